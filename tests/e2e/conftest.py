@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from harness import Workspace, copy_workspace
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Callable[[str], Workspace]]:
+    """Factory: workspace("name") copies tests/e2e/workspaces/name into a fresh directory."""
+    made: list[Workspace] = []
+
+    def make(name: str) -> Workspace:
+        ws = copy_workspace(name, tmp_path / name, tmp_path / f"{name}.output_base")
+        made.append(ws)
+        return ws
+
+    yield make
+    for ws in made:
+        ws.shutdown()
