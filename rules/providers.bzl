@@ -6,3 +6,44 @@ TargetPlatformInfo = provider(
         "name": "Platform name such as `linux_x86_64` or `win_amd64`; empty when the target platform is not supported.",
     },
 )
+
+LayerInfo = provider(
+    doc = "A runtime, framework or application layer: what it asks for (its spec) and what it builds.",
+    fields = {
+        "key": "`package:name` of the layer's target; the key of its entry in the lock index.",
+        "kind": "`runtime`, `framework` or `application`.",
+        "env_name": "Directory name of the deployed layer (`framework-<name>`, `app-<name>`, or the runtime's name).",
+        "spec": "dict: the layer's lock inputs, exactly as stack_lock writes them (see python/stacktool/spec.py).",
+        "runtime": "LayerInfo of the runtime layer at the bottom of this layer's stack (None for a runtime).",
+        "lower": "list of LayerInfo: every layer below this one, nearest first, the runtime last.",
+        "runtime_info": "File: JSON describing the runtime archive (python_version, file, sha256, origin).",
+        "tree": "File (directory): the installed layer.",
+        "archive": "File: the layer's published archive.",
+        "metadata": "File: the layer's metadata JSON (schema: python/stacktool/schemas/layer-metadata.schema.json).",
+        "deploy_metadata": "list of File: metadata of the runtime, the lower layers bottom-up, then this layer.",
+    },
+)
+
+LockedLayerInfo = provider(
+    doc = "What the lock index says about one layer, for the configured target platform (from the hub repository).",
+    fields = {
+        "lock_label": "The stack_lock target that wrote the entry.",
+        "inputs": "dict: the layer's spec at lock time; the layer is stale when its spec differs.",
+        "pylock_sha256": "sha256 of the layer's pylock.<env>.toml when it was locked.",
+        "platform": "The target platform's name when the lock covers it, else an empty string.",
+        "wheels": "list of struct(name, version, filename, sha256, tree): installed wheel trees for this platform.",
+        "runtime_tree": "File (directory) of the unpacked runtime archive, for runtime layers (else None).",
+        "runtime_info": "File: JSON describing the runtime archive, for runtime layers (else None).",
+    },
+)
+
+StackToolInfo = provider(
+    doc = "The helper tool (python/stacktool) and the interpreter that runs it on the exec platform.",
+    fields = {
+        "interpreter": "File: the Python interpreter (python-build-standalone for the exec platform).",
+        "entry": "File: python/run_stacktool.py.",
+        "dependency_roots": "list of File: one marker file at the root of each unpacked dependency wheel.",
+        "uv": "File: the uv binary (for locking).",
+        "files": "depset of File: everything an action running the tool needs.",
+    },
+)

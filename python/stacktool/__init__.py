@@ -1,0 +1,1 @@
+"""Helper tools run by rules_venvstacks' Bazel actions."""

@@ -1,0 +1,157 @@
+"""Command line of the helper tool: one verb per step Bazel runs (and `deploy` for users)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from stacktool import compose as compose_mod
+from stacktool import deploy as deploy_mod
+from stacktool import install, lock, pack, spec
+from stacktool.archive import ArchiveError
+from stacktool.layout import Layout
+from stacktool.metadata import MetadataError
+from stacktool.platforms import PlatformError, platform
+
+# Errors that are the user's to fix: printed as one message, without a traceback.
+USER_ERRORS = (
+    ArchiveError,
+    compose_mod.ComposeError,
+    deploy_mod.DeployError,
+    install.InstallError,
+    lock.LockError,
+    MetadataError,
+    pack.PackError,
+    PlatformError,
+    spec.SpecError,
+)
+
+
+def _read_json(path: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(Path(path).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _layout(args: argparse.Namespace) -> Layout:
+    return Layout(args.python, platform(args.platform).is_windows)
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    stack = spec.load_stack(Path(args.spec))
+    out_dir = Path(args.out_dir)
+    previous = lock.read_previous_index(out_dir / args.index_name)
+    resolver = lock.Resolver(Path(args.uv), Path(sys.executable), tuple(args.uv_args))
+    files = lock.lock_stack(stack, resolver, previous)
+    lock.write_lock_files(out_dir, args.index_name, files, previous)
+    print(f"locked {len(stack.layers)} layers into {out_dir}")
+    return 0
+
+
+def cmd_install_wheel(args: argparse.Namespace) -> int:
+    install.install_wheel(Path(args.wheel), Path(args.out), _layout(args), platform(args.platform).arch)
+    return 0
+
+
+def cmd_unpack_runtime(args: argparse.Namespace) -> int:
+    install.unpack_runtime(Path(args.archive), Path(args.out), _layout(args))
+    return 0
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    compose_mod.compose(_read_json(args.config), Path(args.out))
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    paths = (Path(args.tree), Path(args.archive), Path(args.metadata), Path(args.pylock))
+    pack.pack_layer(*paths, _read_json(args.config))
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.to))
+    for layer in layers:
+        print(f"deployed {layer.metadata['env_name']} -> {layer.path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.deploy_dir), incremental=True)
+    return deploy_mod.exec_layer(layers[-1], args.args[1:] if args.args[:1] == ["--"] else args.args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.deploy_dir))
+    failures = deploy_mod.check(layers, args.launch_arg)
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_fail(args: argparse.Namespace) -> int:
+    print(f"error: {args.message}", file=sys.stderr)
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stacktool", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text)
+        sub.set_defaults(func=func)
+        return sub
+
+    p = verb("lock", cmd_lock, "resolve every layer with uv; write pylock.<env>.toml files and the index")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--index-name", required=True)
+    p.add_argument("--uv", required=True)
+    p.add_argument("uv_args", nargs="*", help="extra uv arguments, e.g. --index-url URL or --upgrade")
+
+    for name, func, source in (
+        ("install-wheel", cmd_install_wheel, "--wheel"),
+        ("unpack-runtime", cmd_unpack_runtime, "--archive"),
+    ):
+        p = verb(name, func, f"install one {source[2:]} into its own tree")
+        p.add_argument(source, required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--python", required=True)
+        p.add_argument("--platform", required=True)
+
+    p = verb("compose", cmd_compose, "build a layer's tree from its inputs' trees")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", required=True)
+
+    p = verb("pack", cmd_pack, "write a layer's archive and metadata")
+    for flag in ("--tree", "--archive", "--metadata", "--pylock", "--config"):
+        p.add_argument(flag, required=True)
+
+    p = verb("deploy", cmd_deploy, "unpack layers (metadata files, lowest first) into a directory and postinstall")
+    p.add_argument("--to", required=True)
+    p.add_argument("metadata", nargs="+")
+
+    p = verb("run", cmd_run, "deploy (incrementally) and run the top layer")
+    p.add_argument("--deploy-dir", required=True)
+    p.add_argument("--metadata", action="append", required=True)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+
+    p = verb("check", cmd_check, "deploy and check that every package imports and the launch module starts")
+    p.add_argument("--deploy-dir", required=True)
+    p.add_argument("--metadata", action="append", required=True)
+    p.add_argument("--launch-arg", action="append", default=[])
+
+    p = verb("fail", cmd_fail, "print an error and fail (deferred analysis errors)")
+    p.add_argument("--message", required=True)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

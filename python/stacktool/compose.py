@@ -1,0 +1,137 @@
+"""The compose verb: one layer's tree from the trees of its runtime archive and wheels, plus the link files.
+
+Files are hard-linked from the input trees (they were extracted once, by the install actions), relative
+symlinks inside a tree stay symlinks, and two inputs that would write different content to one path are an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stacktool.layout import Layout
+from stacktool.link import DYNLIB_DIR, INJECTED, LAYER_CONFIG, layers_path_files, python_wrapper, shared_libraries
+from stacktool.staging import unstaged
+
+
+class ComposeError(RuntimeError):
+    """Inputs that do not fit together into one layer; the message names them."""
+
+
+@dataclass
+class Composer:
+    """Fills `out`, remembering which input wrote each path (for conflict messages)."""
+
+    out: Path
+    owners: dict[str, str]
+
+    def add_tree(self, tree: Path, owner: str) -> None:
+        for directory, dirnames, files in os.walk(tree):
+            for name in sorted(files) + [d for d in dirnames if (Path(directory) / d).is_symlink()]:
+                source = Path(directory) / name
+                self.add_file(source.relative_to(tree).as_posix(), source, owner)
+
+    def add_file(self, relative: str, source: Path, owner: str) -> None:
+        real = unstaged(source)
+        link_target = os.readlink(real) if real.is_symlink() else None  # a relative link of the tree itself
+        dest = self.out / relative
+        if relative in self.owners:
+            if link_target is None and dest.is_file() and _same_content(dest, source):
+                return  # e.g. a namespace package's identical __init__.py in two wheels
+            raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if link_target is not None:
+            dest.symlink_to(link_target)
+        else:
+            try:
+                os.link(real, dest)
+            except OSError:
+                shutil.copyfile(real, dest)  # another file system (e.g. an input from the source tree)
+        self.owners[relative] = owner
+
+    def add_bytes(self, relative: str, data: bytes, owner: str) -> None:
+        if relative in self.owners:
+            raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
+        dest = self.out / relative
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        self.owners[relative] = owner
+
+    def add_symlink(self, relative: str, target: str, owner: str) -> None:
+        if relative in self.owners:
+            raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
+        dest = self.out / relative
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.symlink_to(target)
+        self.owners[relative] = owner
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+
+
+def import_names(tree: Path, layout: Layout) -> list[str]:
+    """Top-level modules and packages a wheel's tree provides (from its RECORD), for import checks."""
+    site = tree / layout.site_packages
+    names: set[str] = set()
+    for record in site.glob("*.dist-info/RECORD"):
+        for line in record.read_text(encoding="utf-8").splitlines():
+            path = line.split(",", 1)[0]
+            first, _, rest = path.partition("/")
+            if rest:  # a directory: a package when its name is an identifier (not `x.libs`, `x.dist-info`)
+                name = first
+            elif first.endswith((".py", ".so", ".pyd")):  # a module, possibly an extension `x.cpython-311-....so`
+                name = first.split(".", 1)[0]
+            else:
+                continue
+            if name.isidentifier() and name != "__pycache__" and (site / first).exists():
+                names.add(name)
+    return sorted(names)
+
+
+def compose(config: dict[str, Any], out: Path) -> None:
+    """Builds the layer described by `config` (written by rules/private/layer.bzl) in the empty dir `out`."""
+    layout = Layout(config["python"], config["windows"])
+    composer = Composer(out, {})
+    env_name: str = config["env_name"]
+    if config["kind"] == "runtime":
+        composer.add_tree(Path(config["base_tree"]), f"runtime archive of {env_name}")
+    packages = []
+    for wheel in config["wheels"]:
+        tree = Path(wheel["tree"])
+        composer.add_tree(tree, wheel["filename"])
+        packages.append(
+            {"name": wheel["name"], "version": wheel["version"], "import_names": import_names(tree, layout)}
+        )
+    for module in config["modules"]:
+        composer.add_file(f"{layout.site_packages}/{module['dest']}", Path(module["src"]), module["src"])
+    generated = f"rules_venvstacks ({env_name})"
+    lower: list[str] = config["lower"]
+    if config["kind"] != "runtime":
+        for relative, data in layers_path_files(layout, lower).items():
+            composer.add_bytes(relative, data, generated)
+        if not layout.windows:
+            wrapper = python_wrapper(config["library_path_variable"])
+            composer.add_bytes("bin/python", wrapper.encode(), generated)
+            for alias in ("python3", f"python{layout.python}"):
+                composer.add_symlink(f"bin/{alias}", "python", generated)
+        if not layout.windows:
+            for name, path in shared_libraries(out, layout, config["dynlib_exclude"]).items():
+                composer.add_symlink(f"{DYNLIB_DIR}/{name}", os.path.relpath(path, DYNLIB_DIR), generated)
+    layer_config = {
+        "env_name": env_name,
+        "kind": config["kind"],
+        "python": layout.python,
+        "platform": config["platform"],
+        "windows": layout.windows,
+        "runtime": config["runtime"],
+        "lower": lower,
+        "launch_module": config["launch_module"],
+        "packages": packages,
+    }
+    composer.add_bytes(LAYER_CONFIG, (json.dumps(layer_config, indent=1, sort_keys=True) + "\n").encode(), generated)
+    composer.add_bytes("postinstall.py", (INJECTED / "postinstall.py").read_bytes(), generated)

@@ -1,0 +1,95 @@
+"""The install verbs: one wheel, or one python-build-standalone archive, into a tree of its own.
+
+Each tree uses the final layout of a layer (`lib/pythonX.Y/site-packages`, `bin`, ... or the Windows
+equivalents), so composing a layer is linking trees together, and the tree of a wheel is the same for every
+layer, stack and configuration that installs that wheel for that layout.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import BinaryIO
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.records import RecordEntry
+from installer.scripts import Script
+from installer.sources import WheelFile
+from installer.utils import Scheme
+
+from stacktool.archive import extract_archive
+from stacktool.layout import Layout
+
+# A shell/Python polyglot: /bin/sh execs the `python` next to the (symlink-resolved) script, and Python reads the
+# second and third lines as a string literal. Relocatable: no absolute path of the build or the deployment.
+POSIX_SCRIPT_HEADER = b"""#!/bin/sh
+'''exec' "$(dirname -- "$(realpath -- "$0")")/python" "$0" "$@"
+' '''
+"""
+WINDOWS_LAUNCHER_KIND = {"x86_64": "win-amd64", "aarch64": "win-arm64"}
+
+
+class InstallError(RuntimeError):
+    """A wheel or runtime archive that cannot be installed; the message names the file."""
+
+
+class RelocatableDestination(SchemeDictionaryDestination):
+    """installer's destination, with console scripts that find the layer's python relative to themselves."""
+
+    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+        if self.script_kind != "posix":
+            return super().write_script(name, module, attr, section)  # type: ignore[arg-type]
+        _, code = Script(name, module, attr, section).generate("python", "posix")  # type: ignore[arg-type]
+        body = code.split(b"\n", 1)[1]
+        with io.BytesIO(POSIX_SCRIPT_HEADER + body) as stream:
+            return self.write_to_fs(Scheme("scripts"), name, stream, is_executable=True)
+
+    def write_file(
+        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        if scheme == "scripts" and self.script_kind == "posix":
+            data = stream.read()
+            if data.startswith(b"#!python"):  # a script shipped in the wheel's .data/scripts
+                data = POSIX_SCRIPT_HEADER + data.split(b"\n", 1)[1]
+            with io.BytesIO(data) as rewritten:
+                return self.write_to_fs(scheme, os.fspath(path), rewritten, is_executable)
+        return super().write_file(scheme, path, stream, is_executable)
+
+
+def install_wheel(wheel: Path, out: Path, layout: Layout, arch: str) -> None:
+    """Installs `wheel` into the empty directory `out` with the layer layout `layout`."""
+    distribution = re.sub(r"[-_.]+", "_", wheel.name.split("-", 1)[0])
+    schemes = {
+        "purelib": layout.site_packages,
+        "platlib": layout.site_packages,
+        "headers": layout.headers(distribution),
+        "scripts": layout.scripts,
+        "data": ".",
+    }
+    destination = RelocatableDestination(
+        scheme_dict={key: str(out / value) for key, value in schemes.items()},
+        interpreter="python.exe" if layout.windows else "python",
+        script_kind=WINDOWS_LAUNCHER_KIND[arch] if layout.windows else "posix",  # type: ignore[arg-type]
+    )
+    try:
+        with WheelFile.open(wheel) as source:
+            install(source, destination, additional_metadata={"INSTALLER": b"rules_venvstacks\n"})
+    except Exception as error:  # installer raises plain exceptions for broken wheels
+        raise InstallError(f"cannot install {wheel.name}: {error}") from error
+
+
+def unpack_runtime(archive: Path, out: Path, layout: Layout) -> None:
+    """Unpacks a python-build-standalone `install_only` archive (everything under `python/`) into `out`."""
+    top = extract_archive(archive, out, top="python")
+    for child in sorted(top.iterdir()):
+        child.rename(out / child.name)
+    top.rmdir()
+    if not (out / layout.runtime_python).exists():
+        found = sorted(p.name for p in (out / ("" if layout.windows else "bin")).glob("python*"))
+        raise InstallError(
+            f"{archive.name} is not a CPython {layout.python} install_only archive for this platform: "
+            f"{layout.runtime_python} is missing (found {', '.join(found) or 'no interpreter'})"
+        )

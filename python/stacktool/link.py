@@ -1,0 +1,90 @@
+"""The files that chain a layer to the layers below it at run time.
+
+- `bin/python` (Linux, macOS): a wrapper that makes the shared libraries of lower layers findable
+  (those listed in their `share/venv/dynlib`, as in venvstacks) and runs the runtime's interpreter as this
+  layer's python;
+- `_venvstacks_layers.pth` + `.py` + `.json` in site-packages: the lower layers' site-packages, in order;
+- `share/venv/dynlib/`: links to this layer's own shared libraries, for the layers above it.
+All paths are relative; `postinstall.py` writes what needs absolute paths (pyvenv.cfg, the library path).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import Path
+
+from stacktool.layout import Layout
+
+DYNLIB_DIR = "share/venv/dynlib"
+LAYER_CONFIG = "share/venvstacks/layer.json"
+LIBRARY_PATH_FILE = "share/venvstacks/library_path"
+INJECTED = Path(__file__).resolve().parent / "injected"
+
+
+def lower_site_packages(layout: Layout, lower: list[str]) -> list[str]:
+    """Each lower layer's site-packages, relative to this layer's site-packages."""
+    return [f"{layout.up_from_site_packages}/../{env}/{layout.site_packages}" for env in lower]
+
+
+def python_wrapper(var: str) -> str:
+    """bin/python of a POSIX framework or application layer.
+
+    postinstall.py writes the directories of lower layers' shared libraries into share/venvstacks/library_path
+    (their real directories, not share/venv/dynlib: a library loaded through a link there would resolve its own
+    `$ORIGIN`-relative dependencies from the wrong place). `var` is LD_LIBRARY_PATH or DYLD_LIBRARY_PATH.
+    """
+    return (
+        "#!/usr/bin/env bash\n"
+        "# This layer's python (rules_venvstacks): the runtime's interpreter (bin/python_, linked by postinstall.py)\n"
+        "# started as this virtual environment's python, with lower layers' shared libraries findable.\n"
+        'bin_dir=$(cd -- "$(dirname -- "$(realpath -- "$0")")" && pwd)\n'
+        "lib_path=\n"
+        f'library_path_file="$bin_dir/../{LIBRARY_PATH_FILE}"\n'
+        'if [ -r "$library_path_file" ]; then read -r lib_path <"$library_path_file" || true; fi\n'
+        f'if [ -n "$lib_path" ]; then export {var}=${{{var}:+${var}:}}$lib_path; fi\n'
+        'exec -a "$bin_dir/python" "$bin_dir/python_" "$@"\n'
+    )
+
+
+def layers_path_files(layout: Layout, lower: list[str]) -> dict[str, bytes]:
+    """site-packages files that add the lower layers to sys.path (and, on Windows, their DLL directories)."""
+    config = {
+        "site_packages": lower_site_packages(layout, lower),
+        "dll_directories": [f"{layout.up_from_site_packages}/../{env}/{DYNLIB_DIR}" for env in lower]
+        if layout.windows
+        else [],
+    }
+    site = layout.site_packages
+    return {
+        f"{site}/_venvstacks_layers.pth": b"import _venvstacks_layers\n",
+        f"{site}/_venvstacks_layers.py": (INJECTED / "_venvstacks_layers.py").read_bytes(),
+        f"{site}/_venvstacks_layers.json": (json.dumps(config, indent=1) + "\n").encode(),
+    }
+
+
+def is_shared_library(name: str) -> bool:
+    """A shared library others may link against: `libx.so` / `x.dylib`, not an extension module."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or suffix not in ("so", "dylib"):
+        return False
+    return not (".cpython-" in stem or stem.endswith(".abi3") or ".pypy" in stem)
+
+
+def shared_libraries(tree: Path, layout: Layout, exclude: list[str]) -> dict[str, str]:
+    """basename -> path (relative to the layer) of the shared libraries in site-packages, minus excluded ones."""
+    found: dict[str, str] = {}
+    site = tree / layout.site_packages
+    for directory, _, files in sorted(os.walk(site)):
+        for name in sorted(files):
+            relative = os.path.relpath(os.path.join(directory, name), site).replace(os.sep, "/")
+            if not is_shared_library(name) or any(fnmatch.fnmatch(relative, p) for p in exclude):
+                continue
+            if name in found:
+                raise ValueError(
+                    f"two shared libraries named {name}: {found[name]} and {relative}; add one of them to the "
+                    "layer's dynlib_exclude"
+                )
+            found[name] = f"{layout.site_packages}/{relative}"
+    return found

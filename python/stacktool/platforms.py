@@ -1,0 +1,135 @@
+"""Target platforms: how each one is named to uv, to python-build-standalone and in wheel tags and markers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from packaging import tags
+
+
+class PlatformError(ValueError):
+    """A platform name or deployment target that rules_venvstacks does not support."""
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One target platform, by its venvstacks name (also the name of its Bazel `platform()`)."""
+
+    name: str
+    os: str  # "linux", "macos" or "windows"
+    arch: str  # uname-style CPU name: "x86_64" or "aarch64"
+    machine: str  # platform.machine() on that platform, as used in markers
+
+    @property
+    def is_windows(self) -> bool:
+        return self.os == "windows"
+
+    @property
+    def sys_platform(self) -> str:
+        return {"linux": "linux", "macos": "darwin", "windows": "win32"}[self.os]
+
+    @property
+    def marker(self) -> str:
+        """A PEP 508 marker that is true exactly on this platform."""
+        return f"sys_platform == '{self.sys_platform}' and platform_machine == '{self.machine}'"
+
+    def marker_environment(self, python: str) -> dict[str, str]:
+        """The marker environment of CPython `python` (X.Y) on this platform, for evaluating lock markers."""
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": f"{python}.0",
+            "os_name": "nt" if self.is_windows else "posix",
+            "platform_machine": self.machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": {"linux": "Linux", "macos": "Darwin", "windows": "Windows"}[self.os],
+            "platform_version": "",
+            "python_full_version": f"{python}.0",
+            "python_version": python,
+            "sys_platform": self.sys_platform,
+        }
+
+    def uv_python_platform(self, target: DeploymentTarget) -> str:
+        """The value of `uv pip compile --python-platform` for this platform and deployment target."""
+        if self.os == "linux":
+            return f"{self.arch}-manylinux_{target.glibc[0]}_{target.glibc[1]}"
+        return {"macos": f"{self.arch}-apple-darwin", "windows": f"{self.arch}-pc-windows-msvc"}[self.os]
+
+    def platform_tags(self, target: DeploymentTarget) -> list[str]:
+        """Wheel platform tags this platform accepts, most specific first."""
+        if self.os == "linux":
+            return list(_manylinux_tags(self.arch, target.glibc))
+        if self.os == "macos":
+            return list(tags.mac_platforms(target.macos, "arm64" if self.arch == "aarch64" else "x86_64"))
+        return ["win_amd64" if self.arch == "x86_64" else "win_arm64"]
+
+    def wheel_tags(self, python: str, target: DeploymentTarget) -> list[tags.Tag]:
+        """Every wheel tag CPython `python` accepts here, most preferred first (as pip and uv order them)."""
+        major, minor = (int(part) for part in python.split("."))
+        platforms = self.platform_tags(target)
+        return [
+            *tags.cpython_tags((major, minor), platforms=platforms),
+            *tags.compatible_tags((major, minor), interpreter=f"cp{major}{minor}", platforms=platforms),
+        ]
+
+
+@dataclass(frozen=True)
+class DeploymentTarget:
+    """The oldest OS a layer must run on: glibc for Linux (`linux_target`), macOS version (`macosx_target`)."""
+
+    glibc: tuple[int, int] = (2, 28)
+    macos: tuple[int, int] = (13, 0)
+
+    @classmethod
+    def parse(cls, linux_target: str, macosx_target: str) -> DeploymentTarget:
+        """From venvstacks' spellings: `glibc@2.35` (or `glibc`) and `14.0`; empty strings mean the defaults."""
+        default = cls()
+        glibc = default.glibc
+        if linux_target and linux_target != "glibc":
+            match = re.fullmatch(r"glibc@(\d+)\.(\d+)", linux_target)
+            if not match:
+                raise PlatformError(f"linux_target {linux_target!r} is not of the form 'glibc@X.Y' (e.g. 'glibc@2.35')")
+            glibc = (int(match[1]), int(match[2]))
+        macos = default.macos
+        if macosx_target:
+            match = re.fullmatch(r"(\d+)(?:\.(\d+))?", macosx_target)
+            if not match:
+                raise PlatformError(f"macosx_target {macosx_target!r} is not a macOS version such as '14.0'")
+            macos = (int(match[1]), int(match[2] or 0))
+        return cls(glibc=glibc, macos=macos)
+
+    @property
+    def macos_version(self) -> str:
+        return f"{self.macos[0]}.{self.macos[1]}"
+
+
+def _manylinux_tags(arch: str, glibc: tuple[int, int]) -> Iterator[str]:
+    """manylinux tags for glibc <= `glibc`, newest first, with the legacy aliases where they apply."""
+    legacy = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
+    major, newest = glibc
+    for minor in range(newest, 4, -1):
+        yield f"manylinux_{major}_{minor}_{arch}"
+        if (major, minor) in legacy:
+            yield f"{legacy[major, minor]}_{arch}"
+
+
+PLATFORMS: dict[str, Platform] = {
+    p.name: p
+    for p in (
+        Platform("linux_aarch64", "linux", "aarch64", "aarch64"),
+        Platform("linux_x86_64", "linux", "x86_64", "x86_64"),
+        Platform("macosx_arm64", "macos", "aarch64", "arm64"),
+        Platform("macosx_x86_64", "macos", "x86_64", "x86_64"),
+        Platform("win_amd64", "windows", "x86_64", "AMD64"),
+        Platform("win_arm64", "windows", "aarch64", "ARM64"),
+    )
+}
+
+
+def platform(name: str) -> Platform:
+    try:
+        return PLATFORMS[name]
+    except KeyError:
+        raise PlatformError(f"unknown platform {name!r}; supported: {', '.join(PLATFORMS)}") from None

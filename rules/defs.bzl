@@ -1,0 +1,74 @@
+"""Public API of rules_venvstacks: layered Python environments as Bazel targets.
+
+```starlark
+load("@rules_venvstacks//rules:defs.bzl", "application_layer", "framework_layer", "runtime_layer", "stack_lock")
+
+runtime_layer(name = "cpython3_11", python = "3.11")
+framework_layer(name = "mlx", runtime = ":cpython3_11", requirements = ["mlx==0.32.4"])
+application_layer(name = "mlx_app", frameworks = [":mlx"], launch_module = "report_mlx_version.py")
+stack_lock(name = "lock", layers = [":mlx_app"])
+```
+
+Each layer macro makes two targets: `<name>` (build: the layer's tree, archive and metadata, and those of the layers
+below it; run: deploy the stack and start the layer) and `<name>_test` (deploy and check the stack).
+"""
+
+load("@venvstacks_hub//:layers.bzl", "LOCKED_LAYERS")
+load("//rules/private:layer.bzl", "ENV_NAME_PREFIX", "application_layer_rule", "framework_layer_rule", "layer_key", "runtime_layer_rule")
+load("//rules/private:layer_test.bzl", _layer_test = "layer_test")
+load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock")
+
+stack_lock = _stack_lock
+layer_test = _layer_test
+
+def _lock_attrs(name, kind):
+    """The hub entry and pylock file of a layer, when the lock index has them."""
+    hub_target = LOCKED_LAYERS.get(layer_key(native.package_name(), name))
+    return {
+        "lock": Label("@venvstacks_hub//:" + hub_target) if hub_target else None,
+        "pylock": native.glob(["pylock.{}{}.toml".format(ENV_NAME_PREFIX[kind], name)], allow_empty = True),
+    }
+
+def _layer(rule, kind, name, test_kwargs, kwargs):
+    rule(name = name, **(kwargs | _lock_attrs(name, kind)))
+    _layer_test(
+        name = name + "_test",
+        layer = ":" + name,
+        tags = kwargs.get("tags", []),
+        testonly = True,
+        visibility = kwargs.get("visibility"),
+        **test_kwargs
+    )
+
+def runtime_layer(name, python, **kwargs):
+    """A runtime layer: a python-build-standalone CPython, optionally with packages installed into it.
+
+    Args:
+      name: target name; also the layer's directory name when deployed.
+      python: CPython version X.Y (see rules/private/pbs_runtimes.json for the archives known per platform).
+      **kwargs: requirements, platforms, linux_target, macosx_target, archive_format, dynlib_exclude, and the
+        common attributes (visibility, tags, ...). See runtime_layer_rule.
+    """
+    _layer(runtime_layer_rule, "runtime", name, {}, kwargs | {"python": python})
+
+def framework_layer(name, **kwargs):
+    """A framework layer: a virtual environment of big shared dependencies, over a runtime or other frameworks.
+
+    Args:
+      name: target name; deployed as `framework-<name>`.
+      **kwargs: runtime or frameworks, requirements, platforms, linux_target, macosx_target, archive_format,
+        dynlib_exclude, and the common attributes. See framework_layer_rule.
+    """
+    _layer(framework_layer_rule, "framework", name, {}, kwargs)
+
+def application_layer(name, launch_module, check_args = [], **kwargs):
+    """An application layer: a thin virtual environment with a launch module, over frameworks or a runtime.
+
+    Args:
+      name: target name; deployed as `app-<name>`.
+      launch_module: one .py file, or the files of a package directory, run with `python -m`.
+      check_args: arguments for the launch module when `<name>_test` starts it.
+      **kwargs: frameworks or runtime, requirements, support_modules, platforms, linux_target, macosx_target,
+        archive_format, dynlib_exclude, and the common attributes. See application_layer_rule.
+    """
+    _layer(application_layer_rule, "application", name, {"launch_args": check_args}, kwargs | {"launch_module": launch_module})

@@ -1,0 +1,110 @@
+"""Repository rule: a python-build-standalone `install_only` archive for one Python version and platform.
+
+Sources, in order: a local archive in the directory named by VENVSTACKS_LOCAL_RUNTIMES (air-gapped machines;
+file name `cpython-<X.Y>.<Z>[+<tag>]-<triple>-install_only[_stripped].tar.gz`), else the PBS release on
+VENVSTACKS_PBS_MIRROR (same file names as GitHub's release assets), else GitHub, checked against the sha256 table.
+"""
+
+load(":wheel_repo.bzl", "download_checked")
+
+LOCAL_RUNTIMES_ENV = "VENVSTACKS_LOCAL_RUNTIMES"
+MIRROR_ENV = "VENVSTACKS_PBS_MIRROR"
+
+def _local_archive(rctx):
+    directory = rctx.getenv(LOCAL_RUNTIMES_ENV, "")
+    if not directory:
+        return None
+    path = rctx.path(directory)
+    if not path.exists:
+        fail("{}={} does not exist".format(LOCAL_RUNTIMES_ENV, directory))
+    prefix = "cpython-{}.".format(rctx.attr.python)
+    infix = "-{}-install_only".format(rctx.attr.triple)
+    matches = sorted([
+        entry
+        for entry in path.readdir()
+        if entry.basename.startswith(prefix) and infix in entry.basename and entry.basename.endswith(".tar.gz")
+    ], key = lambda entry: entry.basename)
+    return matches[-1] if matches else None
+
+def _runtime_repo_impl(rctx):
+    archive = "runtime.tar.gz"
+    local = _local_archive(rctx)
+    if local:
+        # A file:// download copies the archive in and reports its sha256.
+        result = rctx.download(url = "file://" + str(local), output = archive)
+        filename = local.basename
+        version = filename[len("cpython-"):].split("-")[0].split("+")[0]
+        origin = "local"
+        sha256 = result.sha256
+    else:
+        filename = "cpython-{}+{}-{}-install_only.tar.gz".format(rctx.attr.version, rctx.attr.release, rctx.attr.triple)
+        base = rctx.getenv(MIRROR_ENV, "") or rctx.attr.base_url
+        url = "{}/{}/{}".format(base.rstrip("/"), rctx.attr.release, filename.replace("+", "%2B"))
+        if not rctx.attr.sha256:
+            fail("no python-build-standalone archive of CPython {} is known for {}; put one in the directory named by {}".format(
+                rctx.attr.python,
+                rctx.attr.platform,
+                LOCAL_RUNTIMES_ENV,
+            ))
+        download_checked(
+            rctx,
+            [url],
+            archive,
+            rctx.attr.sha256,
+            "python-build-standalone archive " + filename,
+            "Point {} at a mirror that serves the published file.".format(MIRROR_ENV),
+        )
+        version = rctx.attr.version
+        origin = url
+        sha256 = rctx.attr.sha256
+    rctx.file("runtime.json", json.encode_indent({
+        "file": filename,
+        "origin": origin,
+        "python_version": version,
+        "sha256": sha256,
+    }) + "\n")
+    if rctx.attr.tool:
+        rctx.extract(archive)
+        rctx.delete(archive)
+        interpreter = "python/python.exe" if rctx.attr.platform.startswith("win") else "python/bin/python" + rctx.attr.python
+        rctx.file("BUILD.bazel", """\
+package(default_visibility = ["//visibility:public"])
+
+exports_files([{interpreter}, "runtime.json"])
+
+# The interpreter's files; installed packages are not part of the tool's interpreter (it runs with -S).
+filegroup(
+    name = "files",
+    srcs = glob(["python/**"], exclude = ["python/lib/python*/site-packages/**", "python/Lib/site-packages/**"]),
+)
+""".format(interpreter = repr(interpreter)))
+    else:
+        rctx.file("BUILD.bazel", """\
+load("@rules_venvstacks//rules/private:installed_trees.bzl", "unpacked_runtime")
+
+package(default_visibility = ["//visibility:public"])
+
+exports_files(["runtime.tar.gz", "runtime.json"])
+
+unpacked_runtime(
+    name = "unpacked",
+    archive = "runtime.tar.gz",
+    python = {python},
+)
+""".format(python = repr(rctx.attr.python)))
+
+runtime_repo = repository_rule(
+    implementation = _runtime_repo_impl,
+    doc = "A CPython runtime archive (python-build-standalone layout) for one Python version and platform.",
+    attrs = {
+        "base_url": attr.string(mandatory = True, doc = "Release download base URL (GitHub's, unless mirrored)."),
+        "platform": attr.string(mandatory = True, doc = "Target platform name, e.g. `linux_x86_64`."),
+        "python": attr.string(mandatory = True, doc = "Python version X.Y."),
+        "release": attr.string(doc = "PBS release (date) of the table entry."),
+        "sha256": attr.string(doc = "sha256 of the table entry; empty when the table has none for this platform."),
+        "tool": attr.bool(doc = "Unpack it here to run the helper tool (exec platform), instead of exposing the archive."),
+        "triple": attr.string(mandatory = True, doc = "PBS target triple, e.g. `x86_64-unknown-linux-gnu`."),
+        "version": attr.string(doc = "Full CPython version of the table entry."),
+    },
+    environ = [LOCAL_RUNTIMES_ENV, MIRROR_ENV],
+)

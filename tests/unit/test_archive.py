@@ -1,0 +1,538 @@
+"""Tests for stacktool.archive: deterministic layer archives and safe extraction."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import zstandard
+from stacktool.archive import (
+    FIXED_MTIME,
+    FORMATS,
+    ArchiveError,
+    archive_format,
+    extract_archive,
+    write_archive,
+)
+
+PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
+TOP = "layer"
+
+# Regular files of the sample tree, with the mode the archive must give them.
+FILES: dict[str, tuple[bytes, int]] = {
+    "pkg/__init__.py": (b"x = 1\n", 0o644),
+    "pkg/sub/deep/data.bin": (bytes(range(256)) * 40, 0o644),
+    "bin/run": (b"#!/bin/sh\necho hi\n", 0o755),
+    "lib/libfake.so": (b"\x7fELF\x02\x01\x01" + b"\0" * 200, 0o755),
+    "lib/libmacho.dylib": (b"\xcf\xfa\xed\xfe" + b"\1" * 64, 0o755),
+    "lib/fat.bin": (b"\xca\xfe\xba\xbe" + b"\2" * 64, 0o755),
+    "lib/comment.txt": (b"# not a shebang\n", 0o644),
+    "a/b.txt": (b"in a\n", 0o644),
+    "a-b/c.txt": (b"in a-b\n", 0o644),
+    "a.b": (b"dotted\n", 0o644),
+    "données/naïve file ü.txt": ("héllo wörld\n".encode(), 0o644),
+    "data/h1": (b"hard linked content\n", 0o644),
+}
+HARDLINKS = {"data/h2": "data/h1"}
+SYMLINKS = {"bin/tool": "run", "pkg/alias": "sub/deep", "lib/up": "../pkg/__init__.py"}
+EMPTY_DIRS = ("empty",)
+
+
+def all_dirs() -> set[str]:
+    """Every directory of the sample tree, relative to its root."""
+    dirs = set(EMPTY_DIRS)
+    for rel in [*FILES, *HARDLINKS, *SYMLINKS]:
+        parts = rel.split("/")[:-1]
+        dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return dirs
+
+
+def build_tree(root: Path, *, reverse: bool = False, mtime: int = 1_000_000_000, file_mode: int = 0o755) -> Path:
+    """Create the sample tree under `root`, in forward or reverse order, with the given mtime and file mode."""
+    ops: list[tuple[str, str]] = [("file", rel) for rel in FILES]
+    ops += [("symlink", rel) for rel in SYMLINKS] + [("dir", rel) for rel in EMPTY_DIRS]
+    for kind, rel in reversed(ops) if reverse else ops:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "file":
+            path.write_bytes(FILES[rel][0])
+        elif kind == "symlink":
+            path.symlink_to(SYMLINKS[rel])
+        else:
+            path.mkdir()
+    for rel, source in HARDLINKS.items():
+        (root / rel).hardlink_to(root / source)
+    for path in sorted(root.rglob("*"), reverse=True):
+        if not path.is_symlink():
+            path.chmod(file_mode if path.is_file() else (file_mode | 0o700))
+        os.utime(path, (mtime, mtime), follow_symlinks=False)
+    return root
+
+
+def expected_snapshot() -> dict[str, tuple[object, ...]]:
+    """What extracting the sample tree's archive must produce (hard links become plain files)."""
+    snap: dict[str, tuple[object, ...]] = {"": ("dir", 0o755)}
+    snap.update({rel: ("dir", 0o755) for rel in all_dirs()})
+    snap.update({rel: ("file", mode, content) for rel, (content, mode) in FILES.items()})
+    snap.update({rel: ("file", FILES[src][1], FILES[src][0]) for rel, src in HARDLINKS.items()})
+    snap.update({rel: ("symlink", target) for rel, target in SYMLINKS.items()})
+    return snap
+
+
+def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Describe every path under `root` (kind, mode, content or target)."""
+    snap: dict[str, tuple[object, ...]] = {"": ("dir", stat.S_IMODE(root.stat().st_mode))}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            snap[rel] = ("symlink", str(path.readlink()))
+        elif stat.S_ISDIR(st.st_mode):
+            snap[rel] = ("dir", stat.S_IMODE(st.st_mode))
+        else:
+            snap[rel] = ("file", stat.S_IMODE(st.st_mode), path.read_bytes())
+    return snap
+
+
+@contextmanager
+def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
+    """Open a tar.* archive for streaming reads, independently of the code under test."""
+    if path.name.endswith(".tar.zst"):
+        with (
+            path.open("rb") as fh,
+            zstandard.ZstdDecompressor().stream_reader(fh) as reader,
+            tarfile.open(fileobj=reader, mode="r|") as tf,
+        ):
+            yield tf
+    else:
+        with tarfile.open(path, "r:*") as tf:
+            yield tf
+
+
+def member_names(path: Path) -> list[str]:
+    """The member names of an archive, in archive order, without trailing slashes."""
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            return [info.filename.rstrip("/") for info in zf.infolist()]
+    with open_tar(path) as tf:
+        return [member.name for member in tf]
+
+
+# --------------------------------------------------------------------------------------------------
+# archive_format and argument checks
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_archive_format_from_suffix(fmt):
+    assert archive_format(Path(f"/x/my.layer-1.0.{fmt}")) == fmt
+
+
+@pytest.mark.parametrize("name", ["layer.tar", "layer.tar.bz2", "layer.tgz", "layer.zst", "layer"])
+def test_archive_format_unknown(name):
+    with pytest.raises(ArchiveError, match="unknown archive format"):
+        archive_format(Path(name))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"top": TOP, "fmt": "rar"}, "unknown archive format"),
+        ({"top": "a/b", "fmt": "zip"}, "single path component"),
+        ({"top": "..", "fmt": "zip"}, "single path component"),
+        ({"top": "", "fmt": "zip"}, "single path component"),
+        ({"top": TOP, "fmt": "tar.gz", "level": 10}, "out of range"),
+        ({"top": TOP, "fmt": "tar.zst", "level": 23}, "out of range"),
+    ],
+)
+def test_write_rejects_bad_arguments(tmp_path, kwargs, message):
+    src = build_tree(tmp_path / "src")
+    with pytest.raises(ArchiveError, match=message):
+        write_archive(src, tmp_path / "out.zip", **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing and round trips
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_round_trip(tmp_path, fmt):
+    src = build_tree(tmp_path / "src")
+    archive = tmp_path / f"layer.{fmt}"
+    write_archive(src, archive, top=TOP, fmt=fmt)
+    (tmp_path / "out").mkdir()
+
+    result = extract_archive(archive, tmp_path / "out", top=TOP)
+
+    assert result == tmp_path / "out" / TOP
+    assert snapshot(result) == expected_snapshot()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [TOP]
+    assert not archive.with_name(archive.name + ".partial").exists()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_members_sorted_by_path_components(tmp_path, fmt):
+    archive = tmp_path / f"layer.{fmt}"
+    write_archive(build_tree(tmp_path / "src"), archive, top=TOP, fmt=fmt)
+
+    names = member_names(archive)
+
+    rels = sorted(all_dirs() | set(FILES) | set(HARDLINKS) | set(SYMLINKS), key=lambda rel: rel.split("/"))
+    assert names == [TOP] + [f"{TOP}/{rel}" for rel in rels]
+    assert names.index(f"{TOP}/a/b.txt") == names.index(f"{TOP}/a") + 1  # `a/b.txt` right after `a`
+    assert names.index(f"{TOP}/a/b.txt") < names.index(f"{TOP}/a-b") < names.index(f"{TOP}/a.b")
+
+
+@pytest.mark.parametrize("fmt", ["tar.zst", "tar.gz", "tar.xz"])
+def test_tar_headers_are_normalized(tmp_path, fmt):
+    archive = tmp_path / f"layer.{fmt}"
+    write_archive(build_tree(tmp_path / "src"), archive, top=TOP, fmt=fmt)
+    with open_tar(archive) as tf:
+        members = {member.name: member for member in tf}
+
+    for member in members.values():
+        assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "", "")
+        assert member.mtime == FIXED_MTIME
+        assert member.type != tarfile.LNKTYPE
+        assert set(member.pax_headers) <= {"path", "linkpath"}
+    assert members[TOP].isdir()
+    assert members[f"{TOP}/data/h2"].isreg()
+    assert members[f"{TOP}/data/h2"].size == len(FILES["data/h1"][0])
+    assert members[f"{TOP}/bin/tool"].issym()
+    assert members[f"{TOP}/bin/tool"].linkname == "run"
+    assert members[f"{TOP}/bin/run"].mode == 0o755
+    assert members[f"{TOP}/pkg/__init__.py"].mode == 0o644
+
+
+def test_gzip_header_has_no_name_and_no_mtime(tmp_path):
+    archive = tmp_path / "layer.tar.gz"
+    write_archive(build_tree(tmp_path / "src"), archive, top=TOP, fmt="tar.gz")
+    header = archive.read_bytes()[:10]
+    assert header[:3] == b"\x1f\x8b\x08"
+    assert header[3] == 0  # no FNAME (nor any other) flag
+    assert header[4:8] == b"\0\0\0\0"  # mtime 0
+
+
+def test_zip_entries_are_normalized(tmp_path):
+    archive = tmp_path / "layer.zip"
+    write_archive(build_tree(tmp_path / "src"), archive, top=TOP, fmt="zip")
+    with zipfile.ZipFile(archive) as zf:
+        infos = {info.filename: info for info in zf.infolist()}
+        link_target = zf.read(f"{TOP}/bin/tool")
+
+    for info in infos.values():
+        assert info.date_time == (1980, 1, 1, 0, 0, 0)
+        assert info.create_system == 3
+    assert infos[f"{TOP}/"].external_attr >> 16 == stat.S_IFDIR | 0o755
+    assert infos[f"{TOP}/bin/run"].external_attr >> 16 == stat.S_IFREG | 0o755
+    assert infos[f"{TOP}/bin/run"].compress_type == zipfile.ZIP_DEFLATED
+    assert infos[f"{TOP}/a.b"].external_attr >> 16 == stat.S_IFREG | 0o644
+    assert infos[f"{TOP}/bin/tool"].external_attr >> 16 == 0o120777
+    assert link_target == b"run"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_output_is_deterministic(tmp_path, fmt):
+    one = build_tree(tmp_path / "one" / "src", mtime=1_000_000_000, file_mode=0o777)
+    two = build_tree(tmp_path / "two" / "elsewhere" / "tree", reverse=True, mtime=1_700_000_000, file_mode=0o600)
+    write_archive(one, tmp_path / f"first.{fmt}", top=TOP, fmt=fmt)
+    write_archive(two, tmp_path / f"second-name.{fmt}", top=TOP, fmt=fmt)
+    write_archive(one, tmp_path / f"again.{fmt}", top=TOP, fmt=fmt)
+
+    first = (tmp_path / f"first.{fmt}").read_bytes()
+    assert first == (tmp_path / f"second-name.{fmt}").read_bytes()
+    assert first == (tmp_path / f"again.{fmt}").read_bytes()
+
+
+def test_compression_level_changes_output(tmp_path):
+    src = build_tree(tmp_path / "src")
+    write_archive(src, tmp_path / "fast.tar.zst", top=TOP, fmt="tar.zst", level=1)
+    write_archive(src, tmp_path / "slow.tar.zst", top=TOP, fmt="tar.zst", level=19)
+    assert (tmp_path / "fast.tar.zst").read_bytes() != (tmp_path / "slow.tar.zst").read_bytes()
+    assert member_names(tmp_path / "fast.tar.zst") == member_names(tmp_path / "slow.tar.zst")
+
+
+def test_write_replaces_existing_dest(tmp_path):
+    dest = tmp_path / "layer.tar.gz"
+    dest.write_bytes(b"old")
+    write_archive(build_tree(tmp_path / "src"), dest, top=TOP, fmt="tar.gz")
+    assert member_names(dest)[0] == TOP
+
+
+@pytest.mark.parametrize(
+    ("links", "bad"),
+    [
+        ({"l": "../outside"}, "l"),
+        ({"l": "/etc/passwd"}, "l"),
+        ({"sub/l": "../../x"}, "sub/l"),
+        ({"sub/l": "../sub/../.."}, "sub/l"),
+        # Lexically inside, but `a/s1` is itself a link, so `s2` really resolves to src's parent.
+        ({"a/s1": "../b", "s2": "a/s1/../.."}, "s2"),
+    ],
+    ids=["escape", "absolute", "nested-escape", "dotdot-escape", "chain-escape"],
+)
+def test_symlink_escaping_src_rejected(tmp_path, links, bad):
+    src = tmp_path / "src"
+    for rel in ("sub", "a", "b"):
+        (src / rel).mkdir(parents=True)
+    for rel, target in links.items():
+        (src / rel).symlink_to(target)
+    dest = tmp_path / "layer.tar.zst"
+
+    with pytest.raises(ArchiveError, match="symlink") as info:
+        write_archive(src, dest, top=TOP, fmt="tar.zst")
+
+    assert str(src / bad) in str(info.value)
+    assert repr(links[bad]) in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_special_file_rejected(tmp_path):
+    src = build_tree(tmp_path / "src")
+    os.mkfifo(src / "pkg" / "pipe")
+    with pytest.raises(ArchiveError, match="unsupported file type") as info:
+        write_archive(src, tmp_path / "layer.zip", top=TOP, fmt="zip")
+    assert "pipe" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+_FAILING_WRITE = """
+import resource, signal, sys
+from pathlib import Path
+from stacktool.archive import write_archive
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+try:
+    write_archive(Path(sys.argv[1]), Path(sys.argv[2]), top="layer", fmt=sys.argv[3])
+except OSError as exc:
+    print("write failed:", exc)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_failed_write_leaves_no_partial_output(tmp_path, fmt):
+    src = build_tree(tmp_path / "src")
+    (src / "big.bin").write_bytes(os.urandom(1 << 20))  # incompressible: exceeds the file size limit below
+    dest = tmp_path / f"layer.{fmt}"
+    dest.write_bytes(b"previous archive")
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAILING_WRITE, str(src), str(dest), fmt],
+        env={**os.environ, "PYTHONPATH": str(PYTHON_DIR)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert dest.read_bytes() == b"previous archive"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name, "src"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Extraction
+
+
+def make_tar(path: Path, members: list[tuple[str, str, object]]) -> Path:
+    """Write a tar.gz with hand-made members: (name, kind, payload) with kind file/dir/sym/hard/fifo/chr."""
+    types = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE}
+    types |= {"fifo": tarfile.FIFOTYPE, "chr": tarfile.CHRTYPE}
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o755
+            if kind == "file":
+                data = payload if isinstance(payload, bytes) else b"data"
+                info.mode = 0o644
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+                continue
+            info.type = types[kind]
+            if kind in ("sym", "hard"):
+                info.linkname = str(payload)
+            tf.addfile(info)
+    return path
+
+
+def make_zip(path: Path, members: list[tuple[str, str, str]]) -> Path:
+    """Write a zip with hand-made entries: (name, kind, payload) with kind file/dir/sym."""
+    modes = {"file": stat.S_IFREG | 0o644, "dir": stat.S_IFDIR | 0o755, "sym": stat.S_IFLNK | 0o777}
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, kind, payload in members:
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = modes[kind] << 16
+            zf.writestr(info, payload.encode())
+    return path
+
+
+def assert_nothing_left(tmp_path: Path, archive: Path) -> None:
+    """Only the archive and the (empty) destination directory remain."""
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([archive.name, "dest"])
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+MALICIOUS_TARS = {
+    "dotdot": ([("layer", "dir", None), ("../evil", "file", None)], "../evil"),
+    "absolute": ([("layer", "dir", None), ("/abs", "file", None)], "/abs"),
+    "inner-dotdot": ([("layer/../evil", "file", None)], "layer/../evil"),
+    "outside-top": ([("layer", "dir", None), ("other/file", "file", None)], "other/file"),
+    "top-is-file": ([("layer", "file", None)], "layer"),
+    "symlink-escape": ([("layer/sub", "dir", None), ("layer/sub/l", "sym", "../../x")], "layer/sub/l"),
+    "symlink-absolute": ([("layer/l", "sym", "/etc")], "layer/l"),
+    "symlink-chain-escape": (
+        [
+            ("layer/a", "dir", None),
+            ("layer/b", "dir", None),
+            ("layer/a/s1", "sym", "../b"),
+            ("layer/s2", "sym", "a/s1/../.."),
+        ],
+        "layer/s2",
+    ),
+    "write-through-symlinked-dir": (
+        [("layer/sub", "dir", None), ("layer/d", "sym", "sub"), ("layer/d/f", "file", None)],
+        "layer/d/f",
+    ),
+    "file-over-symlink": ([("layer/f", "sym", "g"), ("layer/f", "file", None)], "layer/f"),
+    "hardlink-dotdot": ([("layer/h", "hard", "../outside")], "layer/h"),
+    "hardlink-absolute": ([("layer/h", "hard", "/etc/passwd")], "layer/h"),
+    "hardlink-outside-top": ([("layer/h", "hard", "other/file")], "layer/h"),
+    "hardlink-through-symlink": (
+        [("layer/sub/f", "file", None), ("layer/d", "sym", "sub"), ("layer/h", "hard", "layer/d/f")],
+        "layer/h",
+    ),
+    "hardlink-missing": ([("layer/h", "hard", "layer/nope")], "layer/h"),
+    "fifo": ([("layer/p", "fifo", None)], "layer/p"),
+    "device": ([("layer/null", "chr", None)], "layer/null"),
+}
+
+
+@pytest.mark.parametrize("case", MALICIOUS_TARS, ids=list(MALICIOUS_TARS))
+def test_malicious_tar_rejected(tmp_path, case):
+    members, bad = MALICIOUS_TARS[case]
+    archive = make_tar(tmp_path / "evil.tar.gz", [("layer/ok", "file", b"fine"), *members])
+    (tmp_path / "dest").mkdir()
+
+    with pytest.raises(ArchiveError) as info:
+        extract_archive(archive, tmp_path / "dest", top=TOP)
+
+    assert str(archive) in str(info.value)
+    assert repr(bad) in str(info.value)
+    assert_nothing_left(tmp_path, archive)
+
+
+MALICIOUS_ZIPS = {
+    "dotdot": ([("../evil", "file", "x")], "../evil"),
+    "absolute": ([("/abs", "file", "x")], "/abs"),
+    "symlink-escape": ([("layer/l", "sym", "../../x")], "layer/l"),
+    "write-through-symlink": ([("layer/d", "sym", "."), ("layer/d/f", "file", "x")], "layer/d/f"),
+    "duplicate": ([("layer/f", "file", "x"), ("layer/f", "file", "y")], "layer/f"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize("case", MALICIOUS_ZIPS, ids=list(MALICIOUS_ZIPS))
+def test_malicious_zip_rejected(tmp_path, case):
+    members, bad = MALICIOUS_ZIPS[case]
+    archive = make_zip(tmp_path / "evil.zip", [("layer/", "dir", ""), ("layer/ok", "file", "fine"), *members])
+    (tmp_path / "dest").mkdir()
+
+    with pytest.raises(ArchiveError) as info:
+        extract_archive(archive, tmp_path / "dest", top=TOP)
+
+    assert str(archive) in str(info.value)
+    assert repr(bad) in str(info.value)
+    assert_nothing_left(tmp_path, archive)
+
+
+def test_extract_accepts_foreign_tar(tmp_path):
+    """Archives from other tools may omit directory members and use hard links and unusual modes."""
+    archive = make_tar(
+        tmp_path / "other.tar.gz",
+        [
+            ("layer/a/b/file", "file", b"content"),
+            ("layer/a/b/hard", "hard", "layer/a/b/file"),
+            ("layer/a/link", "sym", "b/file"),
+            ("layer/a/b", "dir", None),  # a repeated directory member only sets the mode
+        ],
+    )
+    (tmp_path / "dest").mkdir()
+
+    root = extract_archive(archive, tmp_path / "dest", top=TOP)
+
+    assert (root / "a" / "b" / "hard").read_bytes() == b"content"
+    assert (root / "a" / "b" / "hard").stat().st_ino == (root / "a" / "b" / "file").stat().st_ino
+    assert (root / "a" / "link").read_bytes() == b"content"
+    assert stat.S_IMODE((root / "a" / "b").stat().st_mode) == 0o755
+
+
+def test_extract_applies_archive_modes(tmp_path):
+    archive = tmp_path / "modes.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, mode, kind in [("layer", 0o750, tarfile.DIRTYPE), ("layer/x", 0o700, tarfile.REGTYPE)]:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.uname = kind, mode, 4242, "nobody-in-particular"
+            tf.addfile(info, io.BytesIO(b""))
+    (tmp_path / "dest").mkdir()
+
+    root = extract_archive(archive, tmp_path / "dest", top=TOP)
+
+    assert stat.S_IMODE(root.stat().st_mode) == 0o750
+    assert stat.S_IMODE((root / "x").stat().st_mode) == 0o700
+
+
+def test_extract_refuses_existing_top(tmp_path):
+    archive = tmp_path / "layer.tar.zst"
+    write_archive(build_tree(tmp_path / "src"), archive, top=TOP, fmt="tar.zst")
+    (tmp_path / "dest" / TOP).mkdir(parents=True)
+    (tmp_path / "dest" / TOP / "keep").write_text("mine")
+
+    with pytest.raises(ArchiveError, match="already exists"):
+        extract_archive(archive, tmp_path / "dest", top=TOP)
+
+    assert [p.name for p in (tmp_path / "dest").iterdir()] == [TOP]
+    assert [p.name for p in (tmp_path / "dest" / TOP).iterdir()] == ["keep"]
+
+
+def test_extract_with_wrong_top_rejected(tmp_path):
+    archive = tmp_path / "layer.zip"
+    write_archive(build_tree(tmp_path / "src"), archive, top=TOP, fmt="zip")
+    shutil.rmtree(tmp_path / "src")
+    (tmp_path / "dest").mkdir()
+
+    with pytest.raises(ArchiveError, match="outside the top-level directory"):
+        extract_archive(archive, tmp_path / "dest", top="other")
+
+    assert_nothing_left(tmp_path, archive)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_truncated_archive_rejected(tmp_path, fmt):
+    src = build_tree(tmp_path / "src")
+    (src / "big.bin").write_bytes(os.urandom(200_000))
+    full = tmp_path / f"full.{fmt}"
+    write_archive(src, full, top=TOP, fmt=fmt)
+    archive = tmp_path / f"cut.{fmt}"
+    data = full.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    full.unlink()
+    (tmp_path / "dest").mkdir()
+
+    with pytest.raises(ArchiveError, match="corrupt or unreadable") as info:
+        extract_archive(archive, tmp_path / "dest", top=TOP)
+
+    assert str(archive) in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([archive.name, "dest", "src"])
+    assert list((tmp_path / "dest").iterdir()) == []

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Locks the helper tool's dependencies (python/tool_requirements.in) for every exec platform.
+
+Writes rules/private/tool_wheels.json, which the module extension reads to fetch the wheels by sha256. Uses the
+same lock code as `bazel run //stacks:lock`. Run it from the dev environment (tools/test sets one up):
+
+    PYTHONPATH=python ~/.cache/rules_venvstacks/devenv-*/bin/python tools/lock_tool_deps.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from stacktool.lock import Resolver, lock_stack
+from stacktool.spec import StackSpec, layer_from_json
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_PYTHON = "3.11"
+EXEC_PLATFORMS = ["linux_aarch64", "linux_x86_64", "macosx_arm64", "macosx_x86_64", "win_amd64"]
+
+
+def main() -> int:
+    requirements = [
+        line.strip()
+        for line in (ROOT / "python" / "tool_requirements.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    layer = layer_from_json(
+        {
+            "key": "tools:stacktool",
+            "kind": "runtime",
+            "env_name": "stacktool",
+            "python": TOOL_PYTHON,
+            "requirements": requirements,
+            "lower": [],
+            "platforms": EXEC_PLATFORMS,
+            "linux_target": "glibc@2.28",
+            "macosx_target": "12.0",
+        }
+    )
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv is None:
+        sys.exit("tools/lock_tool_deps.py: run it with the dev environment's python (it has uv)")
+    files = lock_stack(StackSpec("//tools:lock_tool_deps", (layer,)), Resolver(Path(uv), Path(sys.executable)), {})
+    wheels = json.loads(files["index"])["layers"]["tools:stacktool"]["wheels"]
+    out = {
+        "python": TOOL_PYTHON,
+        "requirements": requirements,
+        "wheels": {
+            platform: [{k: w[k] for k in ("name", "version", "filename", "url", "sha256")} for w in entries]
+            for platform, entries in wheels.items()
+        },
+    }
+    path = ROOT / "rules" / "private" / "tool_wheels.json"
+    path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
