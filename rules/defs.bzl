@@ -61,6 +61,17 @@ def framework_layer(name, **kwargs):
     """
     _layer(framework_layer_rule, "framework", name, {}, kwargs)
 
+def _check_source_file(name, attribute, path):
+    """Fails now (not at execution) when a plain file name of this package does not exist."""
+    if type(path) == "string" and not path.startswith((":", "//", "@")) and not native.glob([path], allow_empty = True):
+        fail("//{}:{}: {} {} does not exist in {}/; add the file or fix the name".format(
+            native.package_name(),
+            name,
+            attribute,
+            repr(path),
+            native.package_name() or "the workspace root",
+        ))
+
 def application_layer(name, launch_module, check_args = [], **kwargs):
     """An application layer: a thin virtual environment with a launch module, over frameworks or a runtime.
 
@@ -71,4 +82,7 @@ def application_layer(name, launch_module, check_args = [], **kwargs):
       **kwargs: frameworks or runtime, requirements, support_modules, platforms, linux_target, macosx_target,
         archive_format, dynlib_exclude, and the common attributes. See application_layer_rule.
     """
+    _check_source_file(name, "launch_module", launch_module)
+    for module in kwargs.get("support_modules", []):
+        _check_source_file(name, "support_modules", module)
     _layer(application_layer_rule, "application", name, {"launch_args": check_args}, kwargs | {"launch_module": launch_module})

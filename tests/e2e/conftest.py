@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import Workspace, copy_workspace
+from harness import WORKSPACES, Workspace, copy_workspace
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def workspace(tmp_path: Path) -> Iterator[Callable[[str], Workspace]]:
     made: list[Workspace] = []
 
     def make(name: str) -> Workspace:
-        ws = copy_workspace(name, tmp_path / name, tmp_path / f"{name}.output_base")
+        ws = copy_workspace(WORKSPACES / name, tmp_path / name, tmp_path / f"{name}.output_base")
         made.append(ws)
         return ws
 

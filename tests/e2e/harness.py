@@ -1,15 +1,22 @@
-"""Runs the real Bazel (through tools/bazel) on copies of test workspaces."""
+"""Runs the real Bazel (through tools/bazel) on copies of example and test workspaces."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import shutil
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BAZEL = ROOT / "tools" / "bazel"
 WORKSPACES = Path(__file__).resolve().parent / "workspaces"
+EXAMPLES = ROOT / "examples"
+OVERRIDE_PATH = re.compile(r'(local_path_override\(\s*module_name = "rules_venvstacks",\s*path = )"[^"]*"')
 
 
 @dataclass
@@ -19,25 +26,48 @@ class Workspace:
     path: Path
     output_base: Path
 
-    def bazel(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [str(BAZEL), f"--output_base={self.output_base}", "--max_idle_secs=600", *args]
-        result = subprocess.run(cmd, cwd=self.path, capture_output=True, text=True, check=False, env=env)
+    def bazel(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [str(BAZEL), f"--output_base={self.output_base}", "--max_idle_secs=900", *args]
+        result = subprocess.run(cmd, cwd=self.path, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr[-6000:]}")
+            raise AssertionError(f"bazel {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-8000:]}")
         return result
 
     def bazel_bin(self) -> Path:
         return Path(self.bazel("info", "bazel-bin").stdout.strip())
 
+    def build_counting(self, *args: str) -> Counter[str]:
+        """Builds and returns how many actions of each mnemonic really executed (cache hits excluded)."""
+        log = self.output_base / "execution_log.json"
+        self.bazel("build", f"--execution_log_json_file={log}", *args)
+        return Counter(entry["mnemonic"] for entry in read_json_stream(log) if not entry.get("cacheHit"))
+
     def shutdown(self) -> None:
         self.bazel("shutdown", check=False)
 
 
-def copy_workspace(name: str, dest: Path, output_base: Path) -> Workspace:
-    """Copies tests/e2e/workspaces/<name> to dest, pointing its rules_venvstacks override at this checkout."""
-    shutil.copytree(WORKSPACES / name, dest)
+def read_json_stream(path: Path) -> list[dict[str, Any]]:
+    """Bazel's --execution_log_json_file: JSON objects one after another."""
+    decoder = json.JSONDecoder()
+    text = path.read_text()
+    entries, index = [], 0
+    while True:
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            return entries
+        entry, index = decoder.raw_decode(text, index)
+        entries.append(entry)
+
+
+def copy_workspace(source: Path, dest: Path, output_base: Path) -> Workspace:
+    """Copies a workspace (without bazel-* links), pointing its rules_venvstacks override at this checkout."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("bazel-*"), symlinks=True)
     module = dest / "MODULE.bazel"
-    module.write_text(module.read_text().replace("@RULES_VENVSTACKS@", str(ROOT)))
+    text = module.read_text().replace("@RULES_VENVSTACKS@", str(ROOT))
+    module.write_text(OVERRIDE_PATH.sub(rf'\1"{ROOT}"', text))
     return Workspace(dest, output_base)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

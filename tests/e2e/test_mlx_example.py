@@ -1,0 +1,181 @@
+"""The MLX example end to end: lock, build, run, test, caching and reproducibility, with a real Bazel and PyPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import zstandard
+from harness import EXAMPLES, ROOT, Workspace, copy_workspace, read_json_stream, sha256
+
+LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
+SCHEMA = json.loads((ROOT / "python/stacktool/schemas/layer-metadata.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def mlx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    base = tmp_path_factory.mktemp("mlx")
+    ws = copy_workspace(EXAMPLES / "mlx", base / "mlx", base / "output_base")
+    ws.bazel("build", "//stacks:mlx_app")
+    yield ws
+    ws.shutdown()
+
+
+def published(ws: Workspace, layer: str, suffix: str) -> Path:
+    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{LAYERS[layer]}-linux_x86_64{suffix}"
+
+
+def members(archive: Path) -> dict[str, tarfile.TarInfo]:
+    with archive.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            return {member.name: member for member in tar}
+
+
+def test_build_publishes_every_layer_with_valid_metadata(mlx: Workspace) -> None:
+    for layer, env_name in LAYERS.items():
+        metadata = json.loads(published(mlx, layer, ".json").read_text())
+        jsonschema.validate(metadata, SCHEMA)
+        archive = published(mlx, layer, ".tar.zst")
+        assert metadata["env_name"] == env_name
+        assert metadata["archive"] == {
+            "name": archive.name,
+            "format": "tar.zst",
+            "sha256": sha256(archive),
+            "size": archive.stat().st_size,
+        }
+        assert metadata["lock"]["sha256"] == sha256(mlx.path / "stacks" / metadata["lock"]["file"])
+        assert (published(mlx, layer, ".json").parent / env_name).is_dir()  # the installed layer directory
+    framework = json.loads(published(mlx, "mlx", ".json").read_text())
+    assert {p["name"]: p["version"] for p in framework["packages"]} == {"mlx": "0.32.4", "mlx-cpu": "0.32.4"}
+    assert framework["lower_layers"] == ["cpython3_11"]
+    app = json.loads(published(mlx, "mlx_app", ".json").read_text())
+    assert app["packages"] == []  # mlx comes from the framework layer, not installed again
+    assert app["lower_layers"] == ["framework-mlx", "cpython3_11"]
+    assert app["launch_module"] == "report_mlx_version"
+
+
+def test_archives_hold_their_layer_only(mlx: Workspace) -> None:
+    framework = members(published(mlx, "mlx", ".tar.zst"))
+    site = "framework-mlx/lib/python3.11/site-packages"
+    assert f"{site}/mlx/core.cpython-311-x86_64-linux-gnu.so" in framework
+    assert any(name.startswith(f"{site}/mlx_cpu.libs/liblapack") for name in framework)
+    assert all(name.split("/")[0] == "framework-mlx" for name in framework)
+    app = members(published(mlx, "mlx_app", ".tar.zst"))
+    assert "app-mlx_app/lib/python3.11/site-packages/report_mlx_version.py" in app
+    assert not any("/mlx/" in name for name in app)
+    runtime = members(published(mlx, "cpython3_11", ".tar.zst"))
+    assert runtime["cpython3_11/bin/python3.11"].mode == 0o755
+    for archive in (framework, app, runtime):
+        for member in archive.values():
+            assert member.uid == member.gid == 0 and member.mtime == 315532800
+            assert not member.islnk() and not (member.issym() and member.linkname.startswith("/"))
+
+
+def test_noop_rebuild_executes_nothing(mlx: Workspace) -> None:
+    assert mlx.build_counting("//stacks:mlx_app") == {}
+
+
+def test_run_prints_mlx_version_and_computes_on_cpu(mlx: Workspace) -> None:
+    result = mlx.bazel("run", "//stacks:mlx_app", "--", "--flag", "two words")
+    assert "MLX 0.32.4 on Device(cpu, 0)" in result.stdout
+    assert "a @ a.T = [[5.0, 11.0], [11.0, 25.0]]" in result.stdout
+    assert "arguments: --flag two words" in result.stdout
+
+
+def test_layer_tests_pass(mlx: Workspace) -> None:
+    result = mlx.bazel("test", "//stacks:all")
+    assert "3 tests pass" in result.stdout + result.stderr
+
+
+def test_archives_deploy_with_their_postinstall_anywhere_and_move(mlx: Workspace, tmp_path: Path) -> None:
+    """Unpack with plain tar + the postinstall script inside each archive; then move the tree and redo it."""
+    deployed = tmp_path / "déployé avec espaces"
+    deployed.mkdir()
+    for layer in LAYERS:
+        subprocess.run(
+            ["tar", "--zstd", "-xf", str(published(mlx, layer, ".tar.zst")), "-C", str(deployed)], check=True
+        )
+
+    def postinstall_and_run(root: Path) -> str:
+        python = root / "cpython3_11" / "bin" / "python3.11"
+        for env_name in LAYERS.values():
+            subprocess.run([str(python), str(root / env_name / "postinstall.py")], check=True)
+        app = root / "app-mlx_app" / "bin" / "python"
+        env = {"PATH": "/usr/bin:/bin"}  # nothing of the build's environment
+        return subprocess.run(
+            [str(app), "-m", "report_mlx_version"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    assert "MLX 0.32.4" in postinstall_and_run(deployed)
+    moved = tmp_path / "moved" / "elsewhere ü"
+    moved.parent.mkdir()
+    shutil.move(deployed, moved)
+    assert "MLX 0.32.4" in postinstall_and_run(moved)
+    assert f"home = {moved}/cpython3_11/bin" in (moved / "app-mlx_app" / "pyvenv.cfg").read_text()
+
+
+def test_app_only_change_rebuilds_no_runtime_or_framework_action(mlx: Workspace) -> None:
+    stacks = mlx.path / "stacks"
+    before = {p.name: p.read_bytes() for p in stacks.glob("pylock.*.toml")}
+    build = stacks / "BUILD.bazel"
+    original = build.read_text()
+    build.write_text(original.replace('requirements = ["mlx"],', 'requirements = ["mlx", "six==1.16.0"],'))
+    try:
+        mlx.bazel("run", "//stacks:lock")
+        after = {p.name: p.read_bytes() for p in stacks.glob("pylock.*.toml")}
+        assert after["pylock.cpython3_11.toml"] == before["pylock.cpython3_11.toml"]
+        assert after["pylock.framework-mlx.toml"] == before["pylock.framework-mlx.toml"]
+        assert b'name = "six"' in after["pylock.app-mlx_app.toml"]
+        log = mlx.output_base / "app_change.json"
+        mlx.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}")
+        executed = [e for e in read_json_stream(log) if not e.get("cacheHit")]
+        outputs = [o["path"] for e in executed for o in e.get("actualOutputs", e.get("listedOutputs", []))]
+        assert sorted(e["mnemonic"] for e in executed) == [
+            "VenvstacksCompose",
+            "VenvstacksInstallWheel",
+            "VenvstacksPack",
+        ]
+        assert all("mlx_app.layer" in path or "six" in path for path in map(str, outputs)), outputs
+    finally:
+        build.write_text(original)
+        mlx.bazel("run", "//stacks:lock")
+
+
+def test_relock_without_changes_rewrites_nothing(mlx: Workspace) -> None:
+    stacks = mlx.path / "stacks"
+    files = sorted(stacks.glob("pylock.*.toml")) + [stacks / "venvstacks_lock.json"]
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    mlx.bazel("run", "//stacks:lock")
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
+
+
+def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_path: Path) -> None:
+    mlx.bazel("build", "//stacks:mlx_app")  # up to date after the tests that changed the stack
+    other = copy_workspace(EXAMPLES / "mlx", tmp_path / "another" / "checkout", tmp_path / "other_output_base")
+    try:
+        other.bazel("build", "//stacks:mlx_app")
+        for layer in LAYERS:
+            assert sha256(published(other, layer, ".tar.zst")) == sha256(published(mlx, layer, ".tar.zst")), layer
+            assert published(other, layer, ".json").read_bytes() == published(mlx, layer, ".json").read_bytes()
+    finally:
+        other.shutdown()
+
+
+def test_no_absolute_build_paths_in_published_files(mlx: Workspace) -> None:
+    build_paths = [str(mlx.path).encode(), str(mlx.output_base).encode()]
+    for layer in LAYERS:
+        # The home directory too, except in the runtime: the local test runtime is made from a CPython built
+        # under /root/.pyenv, whose prefix its binaries still name (a real python-build-standalone names /install).
+        needles = build_paths + ([] if layer == "cpython3_11" else [os.fsencode(Path.home())])
+        data = published(mlx, layer, ".json").read_bytes()
+        with published(mlx, layer, ".tar.zst").open("rb") as raw:
+            data += zstandard.ZstdDecompressor().stream_reader(raw).read()
+        for needle in needles:
+            assert needle not in data, (layer, needle)

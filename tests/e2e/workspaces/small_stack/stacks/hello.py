@@ -1,0 +1,3 @@
+import six
+
+print(f"hello from six {six.__version__}")

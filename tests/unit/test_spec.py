@@ -1,0 +1,89 @@
+"""Tests for stacktool.spec: the layer specs the lock verb reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from stacktool.platforms import DeploymentTarget
+from stacktool.spec import SpecError, layer_from_json, load_stack
+
+
+def layer(key: str, kind: str, env_name: str, lower: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": kind,
+        "env_name": env_name,
+        "python": "3.11",
+        "requirements": extra.pop("requirements", []),
+        "lower": lower,
+        "platforms": extra.pop("platforms", ["linux_x86_64", "win_amd64"]),
+        "linux_target": extra.pop("linux_target", "glibc@2.28"),
+        "macosx_target": extra.pop("macosx_target", "14.0"),
+    }
+
+
+def write_spec(tmp_path, layers: list[dict[str, Any]]):
+    path = tmp_path / "lock.spec.json"
+    path.write_text(json.dumps({"lock": "stacks:lock", "layers": layers}), encoding="utf-8")
+    return path
+
+
+RUNTIME = layer("stacks:cpython3_11", "runtime", "cpython3_11", [])
+FRAMEWORK = layer("stacks:sci", "framework", "framework-sci", ["stacks:cpython3_11"], requirements=["six==1.16.0"])
+
+
+def test_load_stack(tmp_path):
+    stack = load_stack(write_spec(tmp_path, [RUNTIME, FRAMEWORK]))
+    assert stack.lock_label == "stacks:lock"
+    assert [item.key for item in stack.layers] == ["stacks:cpython3_11", "stacks:sci"]
+    sci = stack.layer("stacks:sci")
+    assert sci.label == "//stacks:sci"
+    assert sci.requirements == ("six==1.16.0",)
+    assert sci.lower == ("stacks:cpython3_11",)
+    assert sci.inputs == FRAMEWORK  # kept verbatim: the index compares it with what Bazel writes next time
+    assert sci.target() == DeploymentTarget(glibc=(2, 28), macos=(14, 0))
+    assert [p.name for p in sci.target_platforms()] == ["linux_x86_64", "win_amd64"]
+    assert sci.requirement_names() == {"six"}
+
+
+def test_duplicate_env_name_names_both_layers(tmp_path):
+    twin = layer("other:sci", "framework", "framework-sci", ["stacks:cpython3_11"])
+    with pytest.raises(SpecError) as error:
+        load_stack(write_spec(tmp_path, [RUNTIME, FRAMEWORK, twin]))
+    message = str(error.value)
+    assert "//other:sci" in message
+    assert "//stacks:sci" in message
+    assert "'framework-sci'" in message
+
+
+def test_unknown_lower_layer(tmp_path):
+    orphan = layer("stacks:app", "application", "app-x", ["stacks:missing", "stacks:cpython3_11"])
+    with pytest.raises(SpecError) as error:
+        load_stack(write_spec(tmp_path, [RUNTIME, orphan]))
+    assert str(error.value) == "//stacks:app: lower layer //stacks:missing is not part of stacks:lock; add it there"
+
+
+@pytest.mark.parametrize("bad", ["six==", "not a requirement!", "six>=1;;", "six @"])
+def test_malformed_requirement_names_layer(bad):
+    spec = layer_from_json(layer("stacks:sci", "framework", "framework-sci", [], requirements=["packaging", bad]))
+    with pytest.raises(SpecError) as error:
+        spec.parsed_requirements()
+    message = str(error.value)
+    assert message.startswith(f"//stacks:sci: requirement {bad!r} is not a valid PEP 508 requirement")
+    assert "fix it in the layer's `requirements`" in message
+
+
+def test_requirement_names_are_canonical():
+    spec = layer_from_json(layer("s:l", "framework", "framework-l", [], requirements=["Typing_Extensions>=4", "Six"]))
+    assert spec.requirement_names() == {"typing-extensions", "six"}
+
+
+def test_bad_target_and_platform_name_the_layer():
+    bad_target = layer_from_json(layer("s:l", "framework", "framework-l", [], linux_target="musl@1.2"))
+    with pytest.raises(SpecError, match=r"^//s:l: linux_target 'musl@1.2'"):
+        bad_target.target()
+    bad_platform = layer_from_json(layer("s:l", "framework", "framework-l", [], platforms=["linux_x86_64", "amiga"]))
+    with pytest.raises(SpecError, match=r"^//s:l: unknown platform 'amiga'"):
+        bad_platform.target_platforms()
