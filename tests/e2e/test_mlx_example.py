@@ -33,9 +33,12 @@ def published(ws: Workspace, layer: str, suffix: str) -> Path:
 
 
 def members(archive: Path) -> dict[str, tarfile.TarInfo]:
-    with archive.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            return {member.name: member for member in tar}
+    with (
+        archive.open("rb") as raw,
+        zstandard.ZstdDecompressor().stream_reader(raw) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
+        return {member.name: member for member in tar}
 
 
 def test_build_publishes_every_layer_with_valid_metadata(mlx: Workspace) -> None:
@@ -150,7 +153,7 @@ def test_app_only_change_rebuilds_no_runtime_or_framework_action(mlx: Workspace)
 
 def test_relock_without_changes_rewrites_nothing(mlx: Workspace) -> None:
     stacks = mlx.path / "stacks"
-    files = sorted(stacks.glob("pylock.*.toml")) + [stacks / "venvstacks_lock.json"]
+    files = [*sorted(stacks.glob("pylock.*.toml")), stacks / "venvstacks_lock.json"]
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     mlx.bazel("run", "//stacks:lock")
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
