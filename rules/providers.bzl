@@ -32,7 +32,7 @@ LockedLayerInfo = provider(
         "pylock_sha256": "sha256 of the layer's pylock.<env>.toml when it was locked.",
         "platform": "The target platform's name when the lock covers it, else an empty string.",
         "wheels": "list of struct(name, version, filename, sha256, tree): installed wheel trees for this platform.",
-        "runtime_tree": "File (directory) of the unpacked runtime archive, for runtime layers (else None).",
+        "runtime_archive": "File: the python-build-standalone archive, for runtime layers (else None).",
         "runtime_info": "File: JSON describing the runtime archive, for runtime layers (else None).",
     },
 )
@@ -42,7 +42,7 @@ StackToolInfo = provider(
     fields = {
         "interpreter": "File: the Python interpreter (python-build-standalone for the exec platform).",
         "entry": "File: python/run_stacktool.py.",
-        "dependency_roots": "list of File: one marker file at the root of each unpacked dependency wheel.",
+        "sys_path": "list of File: the tool's dependencies on sys.path: a pure wheel itself, or a marker file whose directory holds an unpacked wheel.",
         "uv": "File: the uv binary (for locking).",
         "files": "depset of File: everything an action running the tool needs.",
     },

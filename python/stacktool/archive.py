@@ -26,6 +26,7 @@ from typing import IO, BinaryIO, Literal, cast
 
 import zstandard
 
+from stacktool.errors import UserError
 from stacktool.staging import unstaged
 
 FORMATS = ("tar.zst", "tar.gz", "tar.xz", "zip")
@@ -62,7 +63,7 @@ _CORRUPT_ERRORS = (
 )
 
 
-class ArchiveError(Exception):
+class ArchiveError(UserError):
     """An archive cannot be written or extracted safely."""
 
 

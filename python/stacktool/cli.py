@@ -8,37 +8,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from stacktool import compose as compose_mod
-from stacktool import deploy as deploy_mod
-from stacktool import install, lock, pack, spec
-from stacktool.archive import ArchiveError
-from stacktool.layout import Layout
-from stacktool.metadata import MetadataError
-from stacktool.platforms import PlatformError, platform
+from stacktool.errors import UserError
 
-# Errors that are the user's to fix: printed as one message, without a traceback.
-USER_ERRORS = (
-    ArchiveError,
-    compose_mod.ComposeError,
-    deploy_mod.DeployError,
-    install.InstallError,
-    lock.LockError,
-    MetadataError,
-    pack.PackError,
-    PlatformError,
-    spec.SpecError,
-)
+# Each verb imports what it needs when it runs: an action pays only for its own imports.
 
 
 def _read_json(path: str) -> dict:  # type: ignore[type-arg]
     return json.loads(Path(path).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def _layout(args: argparse.Namespace) -> Layout:
-    return Layout(args.python, platform(args.platform).is_windows)
-
-
 def cmd_lock(args: argparse.Namespace) -> int:
+    from stacktool import lock, spec
+
     stack = spec.load_stack(Path(args.spec))
     out_dir = Path(args.out_dir)
     previous = lock.read_previous_index(out_dir / args.index_name)
@@ -50,27 +31,33 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_install_wheel(args: argparse.Namespace) -> int:
-    install.install_wheel(Path(args.wheel), Path(args.out), _layout(args), platform(args.platform).arch)
-    return 0
+    from stacktool.install import install_wheel
+    from stacktool.layout import Layout
+    from stacktool.platforms import platform
 
-
-def cmd_unpack_runtime(args: argparse.Namespace) -> int:
-    install.unpack_runtime(Path(args.archive), Path(args.out), _layout(args))
+    target = platform(args.platform)
+    install_wheel(Path(args.wheel), Path(args.out), Layout(args.python, target.is_windows), target.arch)
     return 0
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    compose_mod.compose(_read_json(args.config), Path(args.out))
+    from stacktool.compose import compose
+
+    compose(_read_json(args.config), Path(args.out))
     return 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
+    from stacktool.pack import pack_layer
+
     paths = (Path(args.tree), Path(args.archive), Path(args.metadata), Path(args.pylock))
-    pack.pack_layer(*paths, _read_json(args.config))
+    pack_layer(*paths, _read_json(args.config))
     return 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from stacktool import deploy as deploy_mod
+
     layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.to))
     for layer in layers:
         print(f"deployed {layer.metadata['env_name']} -> {layer.path}")
@@ -78,11 +65,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from stacktool import deploy as deploy_mod
+
     layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.deploy_dir), incremental=True)
     return deploy_mod.exec_layer(layers[-1], args.args[1:] if args.args[:1] == ["--"] else args.args)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from stacktool import deploy as deploy_mod
+
     layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.deploy_dir))
     failures = deploy_mod.check(layers, args.launch_arg)
     for failure in failures:
@@ -111,15 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--uv", required=True)
     p.add_argument("uv_args", nargs="*", help="extra uv arguments, e.g. --index-url URL or --upgrade")
 
-    for name, func, source in (
-        ("install-wheel", cmd_install_wheel, "--wheel"),
-        ("unpack-runtime", cmd_unpack_runtime, "--archive"),
-    ):
-        p = verb(name, func, f"install one {source[2:]} into its own tree")
-        p.add_argument(source, required=True)
-        p.add_argument("--out", required=True)
-        p.add_argument("--python", required=True)
-        p.add_argument("--platform", required=True)
+    p = verb("install-wheel", cmd_install_wheel, "install one wheel into a tree of its own")
+    for flag in ("--wheel", "--out", "--python", "--platform"):
+        p.add_argument(flag, required=True)
 
     p = verb("compose", cmd_compose, "build a layer's tree from its inputs' trees")
     p.add_argument("--config", required=True)
@@ -152,6 +137,6 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except USER_ERRORS as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
-"""The compose verb: one layer's tree from the trees of its runtime archive and wheels, plus the link files.
+"""The compose verb: one layer's tree from its wheels' installed trees (and, for a runtime layer, its
+python-build-standalone archive), plus the files that chain it to its lower layers.
 
-Files are hard-linked from the input trees (they were extracted once, by the install actions), relative
+Files are hard-linked from the wheels' trees (each wheel was extracted once, by its own install action), relative
 symlinks inside a tree stay symlinks, and two inputs that would write different content to one path are an error.
 """
 
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stacktool.errors import UserError
+from stacktool.install import unpack_runtime
 from stacktool.layout import Layout
 from stacktool.link import DYNLIB_DIR, INJECTED, LAYER_CONFIG, layers_path_files, python_wrapper, shared_libraries
 from stacktool.staging import unstaged
 
 
-class ComposeError(RuntimeError):
+class ComposeError(UserError):
     """Inputs that do not fit together into one layer; the message names them."""
 
 
@@ -34,6 +37,12 @@ class Composer:
             for name in sorted(files) + [d for d in dirnames if (Path(directory) / d).is_symlink()]:
                 source = Path(directory) / name
                 self.add_file(source.relative_to(tree).as_posix(), source, owner)
+
+    def adopt(self, owner: str) -> None:
+        """Records what is already in `out` (an unpacked runtime) as written by `owner`."""
+        for directory, dirnames, files in os.walk(self.out):
+            for name in files + [d for d in dirnames if (Path(directory) / d).is_symlink()]:
+                self.owners[(Path(directory) / name).relative_to(self.out).as_posix()] = owner
 
     def add_file(self, relative: str, source: Path, owner: str) -> None:
         real = unstaged(source)
@@ -99,7 +108,8 @@ def compose(config: dict[str, Any], out: Path) -> None:
     composer = Composer(out, {})
     env_name: str = config["env_name"]
     if config["kind"] == "runtime":
-        composer.add_tree(Path(config["base_tree"]), f"runtime archive of {env_name}")
+        unpack_runtime(Path(config["runtime_archive"]), out, layout)
+        composer.adopt(f"runtime archive of {env_name}")
     packages = []
     for wheel in config["wheels"]:
         tree = Path(wheel["tree"])

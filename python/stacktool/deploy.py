@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from stacktool.archive import extract_archive
+from stacktool.errors import UserError
 from stacktool.layout import Layout
 from stacktool.link import LAYER_CONFIG
 from stacktool.metadata import read_metadata, sha256_of
 
 
-class DeployError(RuntimeError):
+class DeployError(UserError):
     """A layer that cannot be deployed; the message names the archive."""
 
 

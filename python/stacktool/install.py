@@ -21,6 +21,7 @@ from installer.sources import WheelFile
 from installer.utils import Scheme
 
 from stacktool.archive import extract_archive
+from stacktool.errors import UserError
 from stacktool.layout import Layout
 
 # A shell/Python polyglot: /bin/sh execs the `python` next to the (symlink-resolved) script, and Python reads the
@@ -32,7 +33,7 @@ POSIX_SCRIPT_HEADER = b"""#!/bin/sh
 WINDOWS_LAUNCHER_KIND = {"x86_64": "win-amd64", "aarch64": "win-arm64"}
 
 
-class InstallError(RuntimeError):
+class InstallError(UserError):
     """A wheel or runtime archive that cannot be installed; the message names the file."""
 
 

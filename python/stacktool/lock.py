@@ -18,6 +18,7 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from stacktool.errors import UserError
 from stacktool.platforms import Platform
 from stacktool.pylock import LayerLock, LockedPackage, read_uv_lock, render_layer_lock, render_uv_preferences
 from stacktool.spec import LayerSpec, StackSpec
@@ -26,7 +27,7 @@ from stacktool.wheel_choice import NoWheelError, WheelFile, choose_wheel
 INDEX_VERSION = 1
 
 
-class LockError(RuntimeError):
+class LockError(UserError):
     """Locking failed; the message names the layer, the platform and the fix."""
 
 

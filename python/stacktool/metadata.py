@@ -10,10 +10,12 @@ from typing import Any
 
 import jsonschema
 
+from stacktool.errors import UserError
+
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "layer-metadata.schema.json"
 
 
-class MetadataError(ValueError):
+class MetadataError(UserError):
     """Metadata that does not match its schema (a bug in rules_venvstacks, or a hand-edited file)."""
 
 

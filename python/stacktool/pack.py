@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from stacktool.archive import write_archive
+from stacktool.errors import UserError
 from stacktool.metadata import sha256_of, write_metadata
 
 
-class PackError(RuntimeError):
+class PackError(UserError):
     """The layer cannot be published as it is; the message names the fix."""
 
 

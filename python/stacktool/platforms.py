@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from packaging import tags
 
+from stacktool.errors import UserError
 
-class PlatformError(ValueError):
+
+class PlatformError(UserError):
     """A platform name or deployment target that rules_venvstacks does not support."""
 
 

@@ -10,10 +10,11 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from stacktool.errors import UserError
 from stacktool.platforms import DeploymentTarget, Platform, PlatformError, platform
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """A layer spec that cannot be locked; the message names the layer and the fix."""
 
 

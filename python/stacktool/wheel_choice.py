@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from stacktool.errors import UserError
 from stacktool.platforms import DeploymentTarget, Platform
 
 
-class NoWheelError(ValueError):
+class NoWheelError(UserError):
     """No wheel of a package fits the target platform."""
 
 

@@ -32,7 +32,7 @@ def _hub_repo_impl(rctx):
         ]
         if layer["runtime_repos"]:
             repos = layer["runtime_repos"]
-            lines.append("    runtime = {},".format(_select({p: repr("@{}//:unpacked".format(r)) for p, r in repos.items()}, "None")))
+            lines.append("    runtime_archive = {},".format(_select({p: repr("@{}//:runtime.tar.gz".format(r)) for p, r in repos.items()}, "None")))
             lines.append("    runtime_info = {},".format(_select({p: repr("@{}//:runtime.json".format(r)) for p, r in repos.items()}, "None")))
         lines.append(")")
     rctx.file("BUILD.bazel", "\n".join(lines) + "\n")
@@ -66,7 +66,7 @@ def _toolchains_repo_impl(rctx):
             "stacktool_toolchain(",
             '    name = "{}_impl",'.format(platform),
             "    dependencies = {},".format(repr(["@{}//:files".format(r) for r in repos["wheels"]])),
-            "    dependency_roots = {},".format(repr(["@{}//:venvstacks_wheel_root".format(r) for r in repos["wheels"]])),
+            "    sys_path = {},".format(repr(["@{}//:sys_path_entry".format(r) for r in repos["wheels"]])),
             '    interpreter = "@{}//:{}",'.format(repos["runtime"], repos["interpreter"]),
             '    interpreter_files = ["@{}//:files"],'.format(repos["runtime"]),
             '    uv = "@{}//:scripts",'.format(repos["uv"]),

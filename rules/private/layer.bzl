@@ -1,8 +1,9 @@
 """The layer rules: runtime_layer, framework_layer and application_layer share this implementation.
 
-Per layer and target platform, two actions: `compose` (the layer's tree from its wheels' installed trees, plus the
-files that chain it to its lower layers) and `pack` (the deterministic archive and the metadata JSON). Wheels are
-installed by their own actions (installed_trees.bzl), shared by every layer that uses them.
+Per layer and target platform, two actions: `compose` (the layer's tree from its wheels' installed trees, a runtime
+layer's from its python-build-standalone archive too, plus the files that chain it to its lower layers) and `pack`
+(the deterministic archive and the metadata JSON). Wheels are installed by their own actions (installed_wheel.bzl),
+shared by every layer that uses them.
 
 A layer whose lock entry is missing or stale still analyzes (so `bazel run` of the lock target works); building
 it fails with one message naming the lock target to run.
@@ -155,7 +156,7 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     }
     compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
     ctx.actions.write(compose_config, json.encode_indent(common | {
-        "base_tree": locked.runtime_tree.path if kind == "runtime" else None,
+        "runtime_archive": locked.runtime_archive.path if kind == "runtime" else None,
         "dynlib_exclude": ctx.attr.dynlib_exclude,
         "library_path_variable": "DYLD_LIBRARY_PATH" if platform.startswith("macosx") else "LD_LIBRARY_PATH",
         "modules": [{"dest": rel, "src": f.path} for rel, f in modules],
@@ -168,7 +169,7 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     args.add("--out", tree.path)
     inputs = [compose_config] + [w.tree for w in locked.wheels] + [f for _, f in modules]
     if kind == "runtime":
-        inputs.append(locked.runtime_tree)
+        inputs.append(locked.runtime_archive)
     run_stacktool(ctx, "compose", args, inputs, [tree], "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
 
     pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")

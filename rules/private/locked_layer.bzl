@@ -16,7 +16,7 @@ def _locked_layer_impl(ctx):
             struct(name = w["name"], version = w["version"], filename = w["filename"], sha256 = w["sha256"], tree = tree)
             for w, tree in zip(wheels, trees)
         ],
-        runtime_tree = ctx.file.runtime,
+        runtime_archive = ctx.file.runtime_archive,
         runtime_info = ctx.file.runtime_info,
     )]
 
@@ -29,7 +29,7 @@ locked_layer = rule(
         "lock_label": attr.string(mandatory = True, doc = "The stack_lock target that wrote the entry."),
         "platform": attr.string(doc = "The target platform when the lock covers it (select()ed), else empty."),
         "pylock_sha256": attr.string(mandatory = True, doc = "sha256 of the layer's pylock file at lock time."),
-        "runtime": attr.label(allow_single_file = True, doc = "Unpacked runtime archive (runtime layers)."),
+        "runtime_archive": attr.label(allow_single_file = True, doc = "The python-build-standalone archive (runtime layers)."),
         "runtime_info": attr.label(allow_single_file = True, doc = "runtime.json of the runtime archive (runtime layers)."),
         "wheels": attr.string(doc = "JSON list of the wheels (name, version, filename, sha256), in `installed` order."),
     },

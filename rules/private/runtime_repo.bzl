@@ -64,34 +64,81 @@ def _runtime_repo_impl(rctx):
         "sha256": sha256,
     }) + "\n")
     if rctx.attr.tool:
-        rctx.extract(archive)
-        rctx.delete(archive)
-        interpreter = "python/python.exe" if rctx.attr.platform.startswith("win") else "python/bin/python" + rctx.attr.python
+        _tool_interpreter(rctx, archive)
+    else:
         rctx.file("BUILD.bazel", """\
+package(default_visibility = ["//visibility:public"])
+
+exports_files(["runtime.tar.gz", "runtime.json"])
+""")
+
+# Zips the standard library (sources + unchecked hash-based .pyc, fixed order and times) so that actions stage one
+# file instead of a thousand; python finds `lib/pythonXY.zip` on its default sys.path. Runs with the runtime's own
+# interpreter, which is why it is done only when that interpreter runs on this host.
+_ZIP_STDLIB = """
+import importlib.util, os, sys, zipfile
+from importlib._bootstrap_external import _code_to_hash_pyc
+stdlib, target = sys.argv[1], sys.argv[2]
+skip = {"site-packages", "lib-dynload", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip",
+        "pydoc_data", "distutils", "__pycache__"}
+with zipfile.ZipFile(target + ".partial", "w", zipfile.ZIP_DEFLATED) as out:
+    for directory, dirnames, files in os.walk(stdlib):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.startswith("config-"))
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(directory, name)
+            arcname = os.path.relpath(path, stdlib).replace(os.sep, "/")
+            with open(path, "rb") as f:
+                source = f.read()
+            code = compile(source, arcname, "exec", dont_inherit=True)
+            pyc = _code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False)
+            for member, data in ((arcname, source), (arcname + "c", pyc)):
+                out.writestr(zipfile.ZipInfo(member, (1980, 1, 1, 0, 0, 0)), data)
+os.replace(target + ".partial", target)
+"""
+
+_HOST = {("linux", "amd64"): "linux_x86_64", ("linux", "x86_64"): "linux_x86_64", ("linux", "aarch64"): "linux_aarch64"}
+
+def _tool_interpreter(rctx, archive):
+    """Unpacks the runtime to run the helper tool; exposes the smallest set of files that runs it."""
+    rctx.extract(archive)
+    rctx.delete(archive)
+    python = rctx.attr.python
+    windows = rctx.attr.platform.startswith("win")
+    interpreter = "python/python.exe" if windows else "python/bin/python" + python
+    compact = False
+    if _HOST.get((rctx.os.name, rctx.os.arch)) == rctx.attr.platform:
+        zipped = "python/lib/python{}.zip".format(python.replace(".", ""))
+        result = rctx.execute([interpreter, "-S", "-E", "-s", "-B", "-c", _ZIP_STDLIB, "python/lib/python" + python, zipped])
+        compact = result.return_code == 0
+    if compact:
+        # The interpreter, its shared libraries, the zipped stdlib, the landmark os.py (how python finds its
+        # prefix) and the extension modules.
+        files = """[{interpreter}, {zipped}, "python/lib/python{python}/os.py"] + glob(
+        ["python/lib/libpython*", "python/lib/python{python}/lib-dynload/**"],
+        allow_empty = True,
+    )""".format(interpreter = repr(interpreter), zipped = repr(zipped), python = python)
+    else:
+        files = """glob(
+        ["python/**"],
+        exclude = ["python/lib/python*/site-packages/**", "python/Lib/site-packages/**", "python/include/**"],
+    )"""
+    rctx.file("BUILD.bazel", """\
 package(default_visibility = ["//visibility:public"])
 
 exports_files([{interpreter}, "runtime.json"])
 
-# The interpreter's files; installed packages are not part of the tool's interpreter (it runs with -S).
+# What the helper tool's interpreter needs ({how}); installed packages are not part of it (it runs with -S).
 filegroup(
     name = "files",
-    srcs = glob(["python/**"], exclude = ["python/lib/python*/site-packages/**", "python/Lib/site-packages/**"]),
+    srcs = {files},
 )
-""".format(interpreter = repr(interpreter)))
-    else:
-        rctx.file("BUILD.bazel", """\
-load("@rules_venvstacks//rules/private:installed_trees.bzl", "unpacked_runtime")
-
-package(default_visibility = ["//visibility:public"])
-
-exports_files(["runtime.tar.gz", "runtime.json"])
-
-unpacked_runtime(
-    name = "unpacked",
-    archive = "runtime.tar.gz",
-    python = {python},
-)
-""".format(python = repr(rctx.attr.python)))
+""".format(
+        interpreter = repr(interpreter),
+        how = "standard library zipped" if compact else "the whole runtime: its interpreter cannot run on this host",
+        files = files,
+    ))
 
 runtime_repo = repository_rule(
     implementation = _runtime_repo_impl,

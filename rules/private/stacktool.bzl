@@ -12,6 +12,10 @@ ACTION_ENV = {
     "SOURCE_DATE_EPOCH": "315532800",
 }
 
+def _sys_path(path, entry):
+    """A wheel goes on sys.path itself; a marker file stands for its directory."""
+    return path if entry.extension == "whl" else path.rpartition("/")[0]
+
 def stacktool(ctx):
     return ctx.toolchains[TOOLCHAIN_TYPE].stacktool
 
@@ -31,8 +35,8 @@ def run_stacktool(ctx, verb, arguments, inputs, outputs, mnemonic, progress_mess
     prefix = ctx.actions.args()
     prefix.add_all(INTERPRETER_FLAGS)
     prefix.add(tool.entry)
-    for root in tool.dependency_roots:
-        prefix.add("--path", root.dirname)
+    for entry in tool.sys_path:
+        prefix.add("--path", _sys_path(entry.path, entry))
     prefix.add(verb)
     ctx.actions.run(
         executable = tool.interpreter,
@@ -63,8 +67,8 @@ def stacktool_command(ctx):
     tool = stacktool(ctx)
     words = ['"$runfiles/{}"'.format(runfiles_path(ctx, tool.interpreter))] + INTERPRETER_FLAGS
     words.append('"$runfiles/{}"'.format(runfiles_path(ctx, tool.entry)))
-    for root in tool.dependency_roots:
-        words += ["--path", '"$runfiles/{}"'.format(runfiles_path(ctx, root).rpartition("/")[0])]
+    for entry in tool.sys_path:
+        words += ["--path", '"$runfiles/{}"'.format(_sys_path(runfiles_path(ctx, entry), entry))]
     return " ".join(words)
 
 # Finds the runfiles root of a bazel run / bazel test script.

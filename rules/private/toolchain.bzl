@@ -9,7 +9,7 @@ def _stacktool_toolchain_impl(ctx):
     info = StackToolInfo(
         interpreter = ctx.file.interpreter,
         entry = ctx.file.entry,
-        dependency_roots = ctx.files.dependency_roots,
+        sys_path = ctx.files.sys_path,
         uv = uv[0],
         files = depset(
             [ctx.file.interpreter, ctx.file.entry, uv[0]],
@@ -27,7 +27,7 @@ stacktool_toolchain = rule(
     doc = "Declares the helper tool for one exec platform. The module extension generates these; users rarely need to.",
     attrs = {
         "dependencies": attr.label_list(allow_files = True, cfg = "exec", doc = "Files of the unpacked dependency wheels."),
-        "dependency_roots": attr.label_list(allow_files = True, cfg = "exec", doc = "One marker file per unpacked wheel root."),
+        "sys_path": attr.label_list(allow_files = True, cfg = "exec", doc = "Per dependency: the pure wheel itself, or a marker file at the root of the unpacked wheel."),
         "entry": attr.label(allow_single_file = True, cfg = "exec", default = "//python:run_stacktool.py", doc = "The tool's entry script."),
         "interpreter": attr.label(allow_single_file = True, cfg = "exec", mandatory = True, doc = "The Python interpreter."),
         "interpreter_files": attr.label_list(allow_files = True, cfg = "exec", doc = "Everything the interpreter needs (its runtime tree)."),

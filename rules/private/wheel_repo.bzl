@@ -34,7 +34,7 @@ def _wheel_repo_impl(rctx):
         ),
     )
     lines = [
-        'load("@rules_venvstacks//rules/private:installed_trees.bzl", "installed_wheel")',
+        'load("@rules_venvstacks//rules/private:installed_wheel.bzl", "installed_wheel")',
         "",
         'package(default_visibility = ["//visibility:public"])',
         "",
@@ -65,21 +65,32 @@ wheel_repo = repository_rule(
 
 def _tool_wheel_repo_impl(rctx):
     filename = rctx.attr.filename
+    pure = filename.endswith("-none-any.whl")
     download_checked(
         rctx,
         rctx.attr.urls,
-        "wheel.zip",  # extract() knows archives by their suffix
+        filename if pure else "wheel.zip",  # extract() knows archives by their suffix
         rctx.attr.sha256,
         "wheel " + filename + " (a dependency of rules_venvstacks' helper tool)",
         "Update rules/private/tool_wheels.json with tools/lock_tool_deps.py.",
     )
-    rctx.extract("wheel.zip")
-    rctx.delete("wheel.zip")
-    rctx.file("venvstacks_wheel_root", "The directory of this file goes on the helper tool's sys.path.\n")
+    if pure:
+        # Pure-Python wheels go on sys.path as they are (zipimport): one input file instead of a tree.
+        entry = filename
+    else:
+        rctx.extract("wheel.zip")
+        rctx.delete("wheel.zip")
+        entry = "venvstacks_wheel_root"
+        rctx.file(entry, "The directory of this file goes on the helper tool's sys.path.\n")
     rctx.file("BUILD.bazel", """\
 package(default_visibility = ["//visibility:public"])
 
-exports_files(["venvstacks_wheel_root"])
+# What goes on the helper tool's sys.path: the wheel itself, or (for a wheel with extension modules) the
+# directory of this marker file.
+filegroup(
+    name = "sys_path_entry",
+    srcs = [{entry}],
+)
 
 filegroup(
     name = "files",
@@ -90,11 +101,11 @@ filegroup(
     name = "scripts",
     srcs = glob(["*.data/scripts/*"], allow_empty = True),
 )
-""")
+""".format(entry = repr(entry)))
 
 tool_wheel_repo = repository_rule(
     implementation = _tool_wheel_repo_impl,
-    doc = "A dependency of the helper tool for one exec platform, unpacked so it can go on sys.path.",
+    doc = "A dependency of the helper tool for one exec platform: a pure wheel as is, others unpacked.",
     attrs = {
         "filename": attr.string(mandatory = True, doc = "The wheel's file name."),
         "sha256": attr.string(mandatory = True, doc = "The wheel's sha256."),

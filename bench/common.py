@@ -1,0 +1,148 @@
+"""Shared pieces of the benchmarks: timing, a Bazel workspace driver, the floor, and the report table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "python"), str(ROOT / "tests" / "e2e")]
+
+from harness import Workspace, copy_workspace, read_json_stream  # noqa: E402
+from stacktool.archive import write_archive  # noqa: E402
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rules_venvstacks"
+REPOSITORY_CACHE = CACHE / "bazel-output-root" / "cache" / "repos" / "v1" / "content_addressable" / "sha256"
+
+
+def timed(func: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+@dataclass
+class Row:
+    name: str
+    seconds: float | None = None
+    ratio: float | None = None
+    target: str = ""
+    note: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        print(f"  {row.name}: {_fmt(row.seconds)} {row.note}", flush=True)
+        return row
+
+    def print(self) -> None:
+        print(f"\n{self.title}")
+        for key, value in self.facts.items():
+            print(f"  {key}: {value}")
+        width = max(len(r.name) for r in self.rows)
+        print(f"  {'measurement'.ljust(width)}  {'time':>8}  {'ratio':>7}  target   note")
+        for r in self.rows:
+            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+            print(f"  {r.name.ljust(width)}  {_fmt(r.seconds):>8}  {ratio:>7}  {r.target:<8} {r.note}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"title": self.title, "facts": self.facts, "rows": [r.__dict__ for r in self.rows]}
+
+
+def _fmt(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.2f}s"
+
+
+def machine_facts() -> dict[str, Any]:
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "bazel": subprocess.run(
+            [str(ROOT / "tools" / "bazel"), "version"], capture_output=True, text=True, check=False
+        ).stdout.splitlines()[0],
+    }
+
+
+def executed(ws: Workspace, *args: str) -> tuple[float, Counter[str]]:
+    """Builds; returns the wall time and how many actions of each mnemonic executed (cache hits excluded)."""
+    log = ws.output_base / "bench_execution_log.json"
+    seconds = timed(lambda: ws.bazel("build", f"--execution_log_json_file={log}", *args))
+    return seconds, Counter(e["mnemonic"] for e in read_json_stream(log) if not e.get("cacheHit"))
+
+
+def fresh_workspace(source: Path, where: Path) -> Workspace:
+    return copy_workspace(source, where / "ws", where / "output_base")
+
+
+def cached_file(sha256: str) -> Path:
+    path = REPOSITORY_CACHE / sha256 / "file"
+    if not path.exists():
+        raise SystemExit(f"{sha256} is not in Bazel's repository cache ({REPOSITORY_CACHE}); build the stack first")
+    return path
+
+
+def floor(layers: dict[str, tuple[Path | None, list[Path]]], work: Path) -> float:
+    """The physical limit of a cold build: unpack exactly the same archives and wheels into empty directories
+    (the runtime with `tar`, wheels with `unzip`) and write the same tar.zst archives with the same code."""
+
+    def run() -> None:
+        for env_name, (runtime_archive, wheels) in layers.items():
+            tree = work / env_name
+            tree.mkdir(parents=True)
+            if runtime_archive is not None:
+                subprocess.run(["tar", "-xzf", str(runtime_archive), "-C", str(tree)], check=True)
+            site = tree / "site-packages"
+            for wheel in wheels:
+                subprocess.run(["unzip", "-q", "-o", str(wheel), "-d", str(site)], check=True)
+            write_archive(tree, work / f"{env_name}.tar.zst", top=env_name, fmt="tar.zst")
+
+    return timed(run)
+
+
+def stack_wheels(index_path: Path, platform_name: str) -> dict[str, list[Path]]:
+    """env_name -> wheel files (from the repository cache) of each layer in a lock index, for one platform."""
+    index = json.loads(index_path.read_text())
+    return {
+        entry["inputs"]["env_name"]: [cached_file(w["sha256"]) for w in entry["wheels"].get(platform_name, [])]
+        for entry in index["layers"].values()
+    }
+
+
+def local_runtime_archive(python: str) -> Path:
+    root = subprocess.run([str(ROOT / "tools" / "bazel"), "--print-root"], capture_output=True, text=True).stdout
+    found = sorted((Path(root.strip()) / "opt/venvstacks/runtimes").glob(f"cpython-{python}.*-install_only.tar.gz"))
+    if not found:
+        raise SystemExit(f"no local CPython {python} runtime archive; run tools/bazel once")
+    return found[-1]
+
+
+def tempdir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def unzip_size(wheel: Path) -> int:
+    with zipfile.ZipFile(wheel) as z:
+        return sum(i.file_size for i in z.infolist())

@@ -1,0 +1,30 @@
+"""Runs the benchmarks (bench/run [name...]); each prints its table and writes bench/out/<name>.json."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+BENCHMARKS = {"launcher": "bench_launcher", "mlx": "bench_mlx"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run, of {', '.join(BENCHMARKS)} (default: all)")
+    names = parser.parse_args().names or list(BENCHMARKS)
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(sorted(unknown))}")
+    status = 0
+    for name in names:
+        print(f"\n### {name}", flush=True)
+        status |= importlib.import_module(BENCHMARKS[name]).main()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
