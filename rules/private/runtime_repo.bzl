@@ -108,8 +108,8 @@ def _tool_interpreter(rctx, archive):
     windows = rctx.attr.platform.startswith("win")
     interpreter = "python/python.exe" if windows else "python/bin/python" + python
     compact = False
+    zipped = "python/lib/python{}.zip".format(python.replace(".", ""))
     if _HOST.get((rctx.os.name, rctx.os.arch)) == rctx.attr.platform:
-        zipped = "python/lib/python{}.zip".format(python.replace(".", ""))
         result = rctx.execute([interpreter, "-S", "-E", "-s", "-B", "-c", _ZIP_STDLIB, "python/lib/python" + python, zipped])
         compact = result.return_code == 0
     if compact:

@@ -54,12 +54,18 @@ def uv() -> Path:
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real wheels from PyPI, by "name-version"."""
     out = tmp_path_factory.mktemp("wheels")
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-        "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "-d", str(out), *WHEELS.values(),
-    ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"pip download failed (is PyPI reachable?):\n{result.stderr}"
+    batches: list[list[str]] = []  # pip resolves one download together: one version of a name per batch
+    for requirement in WHEELS.values():
+        name = requirement.split("==")[0]
+        batch = next((b for b in batches if all(r.split("==")[0] != name for r in b)), None)
+        batch.append(requirement) if batch is not None else batches.append([requirement])
+    for batch in batches:
+        cmd = [
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+            "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "-d", str(out), *batch,
+        ]  # fmt: skip
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"pip download failed (is PyPI reachable?):\n{result.stderr}"
     found = {}
     for key in WHEELS:
         matches = sorted(out.glob(f"{key}-*.whl"))
@@ -111,7 +117,7 @@ def compose_config(
     *,
     wheels: list[dict[str, Any]] | None = None,
     lower: list[str] | None = None,
-    base_tree: Path | None = None,
+    runtime_archive: Path | None = None,
     modules: list[dict[str, str]] | None = None,
     launch_module: str | None = None,
     platform: str = "linux_x86_64",
@@ -127,7 +133,7 @@ def compose_config(
         "platform": platform,
         "runtime": env_name if kind == "runtime" else RUNTIME_ENV,
         "wheels": wheels or [],
-        "base_tree": str(base_tree) if base_tree else None,
+        "runtime_archive": str(runtime_archive) if runtime_archive else None,
         "dynlib_exclude": dynlib_exclude or [],
         "library_path_variable": "DYLD_LIBRARY_PATH" if platform.startswith("macosx") else "LD_LIBRARY_PATH",
         "modules": modules or [],
@@ -189,7 +195,6 @@ print("args", sys.argv[1:])
 @pytest.fixture(scope="session")
 def published_stack(
     runtime_archive: Path,
-    runtime_tree: Path,
     wheels: dict[str, Path],
     posix_trees: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
@@ -206,7 +211,7 @@ def published_stack(
     launch.write_text(LAUNCH_MODULE, encoding="utf-8")
     six = wheel_entry(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
     configs = [
-        compose_config(RUNTIME_ENV, "runtime", base_tree=runtime_tree),
+        compose_config(RUNTIME_ENV, "runtime", runtime_archive=runtime_archive),
         compose_config("framework-sci", "framework", wheels=[six]),
         compose_config(
             "app-hello",
