@@ -157,13 +157,22 @@ requires-python = ">=3.11"
 [[packages]]
 name = "Six"
 version = "1.16.0"
-wheels = [{ url = "https://files.pythonhosted.org/packages/d9/5a/x/six-1.16.0-py2.py3-none-any.whl", upload-time = 2021-05-05T14:18:17Z, size = 11053, hashes = { sha256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254" } }]
+
+[[packages.wheels]]
+url = "https://files.pythonhosted.org/packages/d9/5a/x/six-1.16.0-py2.py3-none-any.whl"
+upload-time = 2021-05-05T14:18:17Z
+size = 11053
+hashes = { sha256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254" }
 
 [[packages]]
 name = "colorama"
 version = "0.4.6"
 marker = "sys_platform == 'win32'"
-wheels = [{ name = "colorama-0.4.6-py2.py3-none-any.whl", url = "https://x/download?id=1", hashes = { sha256 = "4f1d9991f5acc0ca119f9d443620b77f9d6b33703e51011c16baf57afb285fc6" } }]
+
+[[packages.wheels]]
+name = "colorama-0.4.6-py2.py3-none-any.whl"
+url = "https://x/download?id=1"
+hashes = { sha256 = "4f1d9991f5acc0ca119f9d443620b77f9d6b33703e51011c16baf57afb285fc6" }
 
 [[packages]]
 name = "typing_extensions"
