@@ -10,14 +10,18 @@ stack_lock(name = "lock", layers = [":mlx_app"])
 ```
 
 Each layer macro makes two targets: `<name>` (build: the layer's tree, archive and metadata, and those of the layers
-below it; run: deploy the stack and start the layer) and `<name>_test` (deploy and check the stack).
+below it; run: deploy the stack and start the layer) and `<name>_test` (deploy and check the stack; it runs when
+the target platform is the host's, or with `--@rules_venvstacks//platforms:test_foreign_platforms` on executors of
+the target platform, and is skipped as incompatible otherwise).
 """
 
 load("@venvstacks_hub//:layers.bzl", "LOCKED_LAYERS")
-load("//rules/private:layer.bzl", "ENV_NAME_PREFIX", "application_layer_rule", "framework_layer_rule", "layer_key", "runtime_layer_rule")
+load("//rules/private:layer.bzl", "ENV_NAME_PREFIX", "application_layer_rule", "framework_layer_rule", "layer_key", "pylock_name", "runtime_layer_rule")
 load("//rules/private:layer_test.bzl", _layer_test = "layer_test")
+load("//rules/private:stack_bundle.bzl", _stack_bundle = "stack_bundle")
 load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock")
 
+stack_bundle = _stack_bundle
 stack_lock = _stack_lock
 layer_test = _layer_test
 
@@ -26,7 +30,7 @@ def _lock_attrs(name, kind):
     hub_target = LOCKED_LAYERS.get(layer_key(native.package_name(), name))
     return {
         "lock": Label("@venvstacks_hub//:" + hub_target) if hub_target else None,
-        "pylock": native.glob(["pylock.{}{}.toml".format(ENV_NAME_PREFIX[kind], name)], allow_empty = True),
+        "pylock": native.glob([pylock_name(ENV_NAME_PREFIX[kind] + name)], allow_empty = True),
     }
 
 def _layer(rule, kind, name, test_kwargs, kwargs):
@@ -35,6 +39,10 @@ def _layer(rule, kind, name, test_kwargs, kwargs):
         name = name + "_test",
         layer = ":" + name,
         tags = kwargs.get("tags", []),
+        target_compatible_with = select({
+            Label("//platforms:layer_tests_can_run"): [],
+            "//conditions:default": [Label("@platforms//:incompatible")],
+        }),
         testonly = True,
         visibility = kwargs.get("visibility"),
         **test_kwargs

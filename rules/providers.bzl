@@ -17,6 +17,7 @@ LayerInfo = provider(
         "runtime": "LayerInfo of the runtime layer at the bottom of this layer's stack (None for a runtime).",
         "lower": "list of LayerInfo: every layer below this one, nearest first, the runtime last.",
         "runtime_info": "File: JSON describing the runtime archive (python_version, file, sha256, origin).",
+        "runtime_archive": "File: the python-build-standalone archive (runtime layers; None when not locked).",
         "tree": "File (directory): the installed layer.",
         "archive": "File: the layer's published archive.",
         "metadata": "File: the layer's metadata JSON (schema: python/stacktool/schemas/layer-metadata.schema.json).",

@@ -37,6 +37,7 @@ def main() -> int:
             "requirements": requirements,
             "lower": [],
             "platforms": EXEC_PLATFORMS,
+            "pylock": "pylock.stacktool.toml",
             "linux_target": "glibc@2.28",
             "macosx_target": "12.0",
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ from typing import Any
 from stacktool.errors import UserError
 from stacktool.install import unpack_runtime
 from stacktool.layout import Layout
-from stacktool.link import DYNLIB_DIR, INJECTED, LAYER_CONFIG, layers_path_files, python_wrapper, shared_libraries
+from stacktool.link import (
+    DYNLIB_DIR,
+    INJECTED,
+    LAYER_CONFIG,
+    layers_path_files,
+    python_wrapper,
+    shared_libraries,
+    windows_venv_launchers,
+)
 from stacktool.staging import unstaged
 
 
@@ -102,6 +111,25 @@ def import_names(tree: Path, layout: Layout) -> list[str]:
     return sorted(names)
 
 
+def _venv_launchers(runtime_archive: Path) -> dict[str, bytes]:
+    """The venv launcher executables of a Windows runtime archive, by their place in the layer."""
+    wanted = windows_venv_launchers()
+    found: dict[str, bytes] = {}
+    with tarfile.open(runtime_archive) as tar:
+        members = {m.name: m for m in tar.getmembers() if m.isfile()}
+        for relative, candidates in wanted.items():
+            member = next((members[c] for c in candidates if c in members), None)
+            if member is None:
+                raise ComposeError(
+                    f"{runtime_archive.name} has no Windows venv launcher ({' or '.join(candidates)}); "
+                    "is it a python-build-standalone install_only archive for Windows?"
+                )
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            found[relative] = extracted.read()
+    return found
+
+
 def compose(config: dict[str, Any], out: Path) -> None:
     """Builds the layer described by `config` (written by rules/private/layer.bzl) in the empty dir `out`."""
     layout = Layout(config["python"], config["windows"])
@@ -124,7 +152,10 @@ def compose(config: dict[str, Any], out: Path) -> None:
     if config["kind"] != "runtime":
         for relative, data in layers_path_files(layout, lower).items():
             composer.add_bytes(relative, data, generated)
-        if not layout.windows:
+        if layout.windows:
+            for relative, data in _venv_launchers(Path(config["runtime_archive"])).items():
+                composer.add_bytes(relative, data, generated)
+        else:
             wrapper = python_wrapper(config["library_path_variable"])
             composer.add_bytes("bin/python", wrapper.encode(), generated)
             for alias in ("python3", f"python{layout.python}"):

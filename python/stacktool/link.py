@@ -4,7 +4,10 @@
   (those listed in their `share/venv/dynlib`, as in venvstacks) and runs the runtime's interpreter as this
   layer's python;
 - `_venvstacks_layers.pth` + `.py` + `.json` in site-packages: the lower layers' site-packages, in order;
-- `share/venv/dynlib/`: links to this layer's own shared libraries, for the layers above it.
+- `share/venv/dynlib/`: links to this layer's own shared libraries, for the layers above it (Linux, macOS;
+  Windows layers add the lower layers' `Library/bin` with `os.add_dll_directory` instead);
+- `Scripts/python.exe` (Windows): the runtime's venv launcher, which starts the runtime's python.exe as this
+  layer's python (it reads pyvenv.cfg).
 All paths are relative; `postinstall.py` writes what needs absolute paths (pyvenv.cfg, the library path).
 """
 
@@ -15,12 +18,18 @@ import json
 import os
 from pathlib import Path
 
+from stacktool.errors import UserError
 from stacktool.layout import Layout
 
 DYNLIB_DIR = "share/venv/dynlib"
+WINDOWS_DLL_DIR = "Library/bin"  # where Windows layers keep DLLs for the layers above (venvstacks' convention)
 LAYER_CONFIG = "share/venvstacks/layer.json"
 LIBRARY_PATH_FILE = "share/venvstacks/library_path"
 INJECTED = Path(__file__).resolve().parent / "injected"
+
+
+class LinkError(UserError):
+    """Layer contents that cannot be exposed to upper layers as they are; the message names the fix."""
 
 
 def lower_site_packages(layout: Layout, lower: list[str]) -> list[str]:
@@ -52,7 +61,7 @@ def layers_path_files(layout: Layout, lower: list[str]) -> dict[str, bytes]:
     """site-packages files that add the lower layers to sys.path (and, on Windows, their DLL directories)."""
     config = {
         "site_packages": lower_site_packages(layout, lower),
-        "dll_directories": [f"{layout.up_from_site_packages}/../{env}/{DYNLIB_DIR}" for env in lower]
+        "dll_directories": [f"{layout.up_from_site_packages}/../{env}/{WINDOWS_DLL_DIR}" for env in lower]
         if layout.windows
         else [],
     }
@@ -82,9 +91,21 @@ def shared_libraries(tree: Path, layout: Layout, exclude: list[str]) -> dict[str
             if not is_shared_library(name) or any(fnmatch.fnmatch(relative, p) for p in exclude):
                 continue
             if name in found:
-                raise ValueError(
-                    f"two shared libraries named {name}: {found[name]} and {relative}; add one of them to the "
-                    "layer's dynlib_exclude"
+                raise LinkError(
+                    f"two shared libraries named {name} in site-packages: {found[name]} and {relative}; add one "
+                    "of them (or a pattern such as 'pkg/*') to the layer's dynlib_exclude"
                 )
-            found[name] = f"{layout.site_packages}/{relative}"
-    return found
+            found[name] = relative
+    return {name: f"{layout.site_packages}/{relative}" for name, relative in found.items()}
+
+
+def windows_venv_launchers() -> dict[str, tuple[str, ...]]:
+    """Scripts/<name> -> where the runtime archive (PBS layout, under `python/`) may hold it, newest layout first.
+
+    CPython 3.13 ships `venvlauncher.exe`/`venvwlauncher.exe`; older versions `python.exe`/`pythonw.exe`.
+    """
+    base = "python/Lib/venv/scripts/nt"
+    return {
+        "Scripts/python.exe": (f"{base}/venvlauncher.exe", f"{base}/python.exe"),
+        "Scripts/pythonw.exe": (f"{base}/venvwlauncher.exe", f"{base}/pythonw.exe"),
+    }

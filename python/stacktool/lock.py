@@ -155,7 +155,7 @@ def lock_stack(stack: StackSpec, resolver: Resolver, previous_index: dict[str, A
             provided[layer.key][platform.name] |= pins
         lower_names = tuple(stack.layer(key).env_name for key in layer.lower)
         lock = LayerLock(layer.label, layer.env_name, layer.python, tuple(platforms), lower_names, chosen)
-        pylock_name = f"pylock.{layer.env_name}.toml"
+        pylock_name = layer.pylock
         files[pylock_name] = render_layer_lock(lock)
         index["layers"][layer.key] = _layer_entry(layer, pylock_name, files[pylock_name], lock)
     return files | {"index": json.dumps(index, indent=1, sort_keys=True) + "\n"}

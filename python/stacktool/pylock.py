@@ -7,6 +7,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
@@ -35,7 +36,7 @@ def read_uv_lock(path: Path, platform: Platform, python: str) -> list[LockedPack
             continue
         wheels = tuple(
             WheelFile(
-                filename=wheel.get("name") or wheel["url"].rsplit("/", 1)[-1],
+                filename=wheel.get("name") or unquote(wheel["url"].rsplit("/", 1)[-1]),  # `+` arrives as %2B
                 url=wheel["url"],
                 sha256=wheel["hashes"]["sha256"],
                 size=wheel.get("size"),

@@ -29,6 +29,7 @@ class LayerSpec:
     requirements: tuple[str, ...]
     lower: tuple[str, ...]  # keys of every lower layer, nearest first, the runtime last
     platforms: tuple[str, ...]
+    pylock: str  # the name of its PEP 751 lock file, chosen by the layer rule
     linux_target: str
     macosx_target: str
     inputs: dict[str, Any]  # the spec exactly as Bazel wrote it; the index records it to detect stale locks
@@ -85,6 +86,7 @@ def layer_from_json(data: dict[str, Any]) -> LayerSpec:
         requirements=tuple(data["requirements"]),
         lower=tuple(data["lower"]),
         platforms=tuple(data["platforms"]),
+        pylock=data["pylock"],
         linux_target=data["linux_target"],
         macosx_target=data["macosx_target"],
         inputs=data,
@@ -97,12 +99,12 @@ def load_stack(path: Path) -> StackSpec:
     layers = tuple(layer_from_json(layer) for layer in data["layers"])
     seen: dict[str, str] = {}
     for layer in layers:
-        if layer.env_name in seen:
-            raise SpecError(
-                f"{layer.label} and //{seen[layer.env_name]} would both deploy as {layer.env_name!r}; "
-                "rename one of them"
-            )
-        seen[layer.env_name] = layer.key
+        for name in (layer.env_name, layer.pylock):
+            if name in seen:
+                raise SpecError(
+                    f"{layer.label} and //{seen[name]} would both use the name {name!r}; rename one of them"
+                )
+            seen[name] = layer.key
         for lower in layer.lower:
             if lower not in {other.key for other in layers}:
                 raise SpecError(f"{layer.label}: lower layer //{lower} is not part of {data['lock']}; add it there")

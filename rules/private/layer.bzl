@@ -21,6 +21,10 @@ DEFAULT_MACOSX_TARGET = "13.0"
 def layer_key(package, name):
     return "{}:{}".format(package, name)
 
+def pylock_name(env_name):
+    """The layer's PEP 751 lock file name (the name part may not contain dots)."""
+    return "pylock.{}.toml".format(env_name.replace(".", "_"))
+
 def _lower_layers(direct):
     """Every layer below, nearest first and without repeats; the runtime last."""
     seen = {}
@@ -83,6 +87,7 @@ def _spec(ctx, kind, runtime, direct, lower):
         "lower": [below.key for below in lower],
         "macosx_target": ctx.attr.macosx_target or inherited.get("macosx_target", DEFAULT_MACOSX_TARGET),
         "platforms": _platforms(ctx, direct),
+        "pylock": pylock_name(ENV_NAME_PREFIX[kind] + ctx.label.name),
         "python": ctx.attr.python if kind == "runtime" else runtime.spec["python"],
         "requirements": ctx.attr.requirements,
     }
@@ -103,7 +108,7 @@ def _lock_problem(ctx, spec, locked, platform):
     if not locked.platform:
         return "the lock of {} has no entry for {}: {}".format(label, platform, run)
     if len(ctx.files.pylock) != 1:
-        return "{} is missing: {}".format("pylock.{}.toml".format(spec["env_name"]), run)
+        return "{} is missing: {}".format(spec["pylock"], run)
     return None
 
 def _fail_action(ctx, outputs, message):
@@ -145,6 +150,9 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     windows = TARGET_PLATFORMS[platform][0] == "@platforms//os:windows"
     modules, launch = _app_modules(ctx, kind)
     runtime_info = locked.runtime_info if kind == "runtime" else runtime.runtime_info
+
+    # A runtime layer is composed from its archive; a Windows layer takes its venv launcher from it.
+    runtime_archive = locked.runtime_archive if kind == "runtime" else (runtime.runtime_archive if windows else None)
     common = {
         "env_name": spec["env_name"],
         "kind": kind,
@@ -156,7 +164,7 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     }
     compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
     ctx.actions.write(compose_config, json.encode_indent(common | {
-        "runtime_archive": locked.runtime_archive.path if kind == "runtime" else None,
+        "runtime_archive": runtime_archive.path if runtime_archive else None,
         "dynlib_exclude": ctx.attr.dynlib_exclude,
         "library_path_variable": "DYLD_LIBRARY_PATH" if platform.startswith("macosx") else "LD_LIBRARY_PATH",
         "modules": [{"dest": rel, "src": f.path} for rel, f in modules],
@@ -168,8 +176,8 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     args.add("--config", compose_config)
     args.add("--out", tree.path)
     inputs = [compose_config] + [w.tree for w in locked.wheels] + [f for _, f in modules]
-    if kind == "runtime":
-        inputs.append(locked.runtime_archive)
+    if runtime_archive:
+        inputs.append(runtime_archive)
     run_stacktool(ctx, "compose", args, inputs, [tree], "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
 
     pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
@@ -230,11 +238,14 @@ def layer_impl(ctx, kind):
         _fail_action(ctx, [tree, archive, metadata], problem)
     else:
         _build_layer(ctx, kind, spec, runtime, lower, locked, platform, (tree, archive, metadata))
-    runtime_info = None
-    if kind == "runtime":
-        runtime_info = locked.runtime_info if locked and not problem else metadata
-    else:
+    if kind != "runtime":
         runtime_info = runtime.runtime_info
+    elif problem:
+        # No runtime.json without a usable lock: layers above take this layer's metadata instead, whose action
+        # fails with the lock problem, so building them reports it too.
+        runtime_info = metadata
+    else:
+        runtime_info = locked.runtime_info
     info = LayerInfo(
         key = spec["key"],
         kind = kind,
@@ -243,6 +254,7 @@ def layer_impl(ctx, kind):
         runtime = runtime,
         lower = lower,
         runtime_info = runtime_info,
+        runtime_archive = locked.runtime_archive if kind == "runtime" and locked and not problem else None,
         tree = tree,
         archive = archive,
         metadata = metadata,

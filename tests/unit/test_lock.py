@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
+import shutil
 import sys
+import threading
 import tomllib
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,8 @@ INDEX = "venvstacks_lock.json"
 def spec_layer(key: str, kind: str, env_name: str, requirements: list[str], lower: list[str], platforms: list[str]):
     return layer_from_json({
         "key": key, "kind": kind, "env_name": env_name, "python": "3.11", "requirements": requirements,
-        "lower": lower, "platforms": platforms, "linux_target": "glibc@2.28", "macosx_target": "14.0",
+        "lower": lower, "platforms": platforms, "pylock": f"pylock.{env_name}.toml", "linux_target": "glibc@2.28",
+        "macosx_target": "14.0",
     })  # fmt: skip
 
 
@@ -204,3 +210,35 @@ def test_nothing_is_written_when_a_layer_fails(resolver, tmp_path):
         files = lock_stack(stack(runtime=["six==1.16.0"], framework=["sgmllib3k==1.0.0"]), resolver, {})
         write_lock_files(tmp_path, INDEX, files, {})
     assert list(tmp_path.iterdir()) == []
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def local_index(wheels, tmp_path) -> Iterator[str]:
+    """A PEP 503 index on loopback serving six as a local version, linked as PyTorch's index links torch+cpu."""
+    project = tmp_path / "index" / "simple" / "six"
+    project.mkdir(parents=True)
+    wheel = shutil.copy(wheels["six-1.16.0"], project / "six-1.16.0+local-py2.py3-none-any.whl")
+    digest = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
+    (project / "index.html").write_text(
+        f'<!DOCTYPE html><html><body><a href="six-1.16.0%2Blocal-py2.py3-none-any.whl#sha256={digest}">'
+        "six-1.16.0+local-py2.py3-none-any.whl</a></body></html>\n",
+        encoding="utf-8",
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(tmp_path / "index")))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    server.shutdown()
+    server.server_close()
+
+
+def test_lock_wheel_with_local_version_from_an_index(uv, local_index):
+    resolver = Resolver(uv, Path(sys.executable), ("--index-url", local_index))
+    files = lock_stack(stack(runtime=["six==1.16.0+local"]), resolver, {})
+    six = json.loads(files["index"])["layers"][RUNTIME_KEY]["wheels"]["linux_x86_64"][0]
+    assert (six["version"], six["filename"]) == ("1.16.0+local", "six-1.16.0+local-py2.py3-none-any.whl")

@@ -238,3 +238,21 @@ def test_render_uv_preferences_is_valid_pylock():
 @pytest.mark.parametrize("empty", [[], ()])
 def test_render_uv_preferences_empty(empty):
     assert tomllib.loads(render_uv_preferences(empty)) == {"lock-version": "1.0", "created-by": "rules_venvstacks"}
+
+
+def test_read_uv_lock_decodes_percent_encoded_wheel_urls(tmp_path):
+    """What uv 0.13 writes for a wheel with a local version from an HTTP index (checked against a real index)."""
+    path = tmp_path / "pylock.layer.toml"
+    path.write_text(
+        'lock-version = "1.0"\n'
+        "[[packages]]\n"
+        'name = "six"\n'
+        'version = "1.16.0+local"\n'
+        "[[packages.wheels]]\n"
+        'url = "http://127.0.0.1:8765/simple/six/six-1.16.0%2Blocal-py2.py3-none-any.whl"\n'
+        'hashes = { sha256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254" }\n',
+        encoding="utf-8",
+    )
+    (package,) = read_uv_lock(path, LINUX, "3.11")
+    assert package.wheels[0].filename == "six-1.16.0+local-py2.py3-none-any.whl"
+    assert package.wheels[0].tags()  # a valid wheel file name

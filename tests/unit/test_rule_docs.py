@@ -47,6 +47,7 @@ def test_current_sources_are_documented():
         "framework_layer_rule",
         "layer_test",
         "runtime_layer_rule",
+        "stack_bundle",
         "stack_lock",
     }
     assert set(reference.module_extensions["venvstacks"].tag_classes) == {"lock_file"}

@@ -19,6 +19,7 @@ def layer(key: str, kind: str, env_name: str, lower: list[str], **extra: Any) ->
         "requirements": extra.pop("requirements", []),
         "lower": lower,
         "platforms": extra.pop("platforms", ["linux_x86_64", "win_amd64"]),
+        "pylock": extra.pop("pylock", f"pylock.{env_name}.toml"),
         "linux_target": extra.pop("linux_target", "glibc@2.28"),
         "macosx_target": extra.pop("macosx_target", "14.0"),
     }

@@ -1,0 +1,321 @@
+"""Tests for stacktool.deploy and the injected postinstall.py: a real stack on the local runtime.
+
+The stack (conftest.published_stack) is composed and packed with the real verbs: a runtime layer from the local
+python-build-standalone-like archive, a framework layer with six, an application layer with a launch module.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from stacktool.deploy import DeployedLayer, DeployError, check, deploy
+from stacktool.metadata import MetadataError
+
+SITE = "lib/python3.11/site-packages"
+PROBE = "import json, six, sys; print(json.dumps({'prefix': sys.prefix, 'six': six.__file__, 'path': sys.path}))"
+
+
+def probe(python: Path) -> dict:
+    result = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True, env=clean_env())
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without anything that would point Python elsewhere."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "LD_LIBRARY_PATH"))}
+
+
+def layer_names(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.iterdir())
+
+
+def copy_published(published: list[Path], to: Path) -> list[Path]:
+    """A private copy of the published archives and metadata (for tests that tamper with them)."""
+    to.mkdir()
+    copies = []
+    for metadata in published:
+        archive = metadata.parent / json.loads(metadata.read_text(encoding="utf-8"))["archive"]["name"]
+        shutil.copy2(archive, to / archive.name)
+        copies.append(Path(shutil.copy2(metadata, to / metadata.name)))
+    return copies
+
+
+@pytest.fixture(scope="module")
+def deployed(published_stack, tmp_path_factory) -> tuple[Path, list[DeployedLayer]]:
+    dest = tmp_path_factory.mktemp("deploy") / "with space ü" / "stack"
+    return dest, deploy(published_stack, dest)
+
+
+def test_deploy_unpacks_layers_side_by_side(deployed):
+    dest, layers = deployed
+    assert [layer.path for layer in layers] == [dest / "cpython3_11", dest / "framework-sci", dest / "app-hello"]
+    assert layer_names(dest) == [
+        ".app-hello.sha256", ".cpython3_11.sha256", ".framework-sci.sha256", "app-hello", "cpython3_11", "framework-sci"
+    ]  # fmt: skip
+    assert [layer.python for layer in layers] == [
+        dest / "cpython3_11/bin/python3.11", dest / "framework-sci/bin/python", dest / "app-hello/bin/python"
+    ]  # fmt: skip
+    for layer in layers:
+        marker = dest / f".{layer.metadata['env_name']}.sha256"
+        assert marker.read_text() == layer.metadata["archive"]["sha256"]
+        assert layer.config()["env_name"] == layer.metadata["env_name"]
+
+
+def test_postinstall_writes_pyvenv_cfg_and_python_link(deployed):
+    dest, _ = deployed
+    framework = dest / "framework-sci"
+    cfg = dict(line.split(" = ", 1) for line in (framework / "pyvenv.cfg").read_text(encoding="utf-8").splitlines())
+    assert cfg["home"] == str(dest / "cpython3_11" / "bin")
+    assert cfg["executable"] == str(dest / "cpython3_11" / "bin" / "python3.11")
+    assert cfg["include-system-site-packages"] == "false"
+    assert cfg["version"] == "3.11.7"
+    assert cfg["venvstacks-layer"] == "framework-sci"
+    assert os.readlink(framework / "bin" / "python_") == "../../cpython3_11/bin/python3.11"
+    assert (framework / "share/venvstacks/library_path").read_text(encoding="utf-8") == "\n"  # no shared libs below
+    assert not (dest / "cpython3_11" / "pyvenv.cfg").exists()  # the runtime is left as it is
+
+
+def test_framework_python_runs_in_its_own_prefix(deployed):
+    dest, _ = deployed
+    framework = dest / "framework-sci"
+    for python in ("python", "python3", "python3.11"):
+        info = probe(framework / "bin" / python)
+        assert Path(info["prefix"]) == framework, python
+        assert Path(info["six"]) == framework / SITE / "six.py"
+    # the runtime's site-packages comes after the layer's own
+    path = info["path"]
+    own, runtime = str(framework / SITE), str(dest / "cpython3_11" / SITE)
+    assert own in path
+    assert runtime in path
+    assert path.index(own) < path.index(runtime)
+
+
+def test_application_sees_lower_layers_in_order(deployed):
+    dest, _ = deployed
+    app = dest / "app-hello"
+    info = probe(app / "bin" / "python")
+    assert Path(info["prefix"]) == app
+    assert Path(info["six"]) == dest / "framework-sci" / SITE / "six.py"  # six comes from the framework
+    entries = [str(app / SITE), str(dest / "framework-sci" / SITE), str(dest / "cpython3_11" / SITE)]
+    assert [info["path"].index(e) for e in entries] == sorted(info["path"].index(e) for e in entries)
+    result = subprocess.run(
+        [str(app / "bin/python"), "-m", "hello_app", "a b", "ü"], capture_output=True, text=True, env=clean_env()
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"hello from {app}",
+        f"six 1.16.0 from {dest / 'framework-sci' / SITE / 'six.py'}",
+        "args ['a b', 'ü']",
+    ]
+
+
+def test_check_imports_every_package_and_runs_the_launch_module(deployed, capsys):
+    _, layers = deployed
+    assert check(layers, ["--flag"]) == []
+    out = capsys.readouterr().out
+    assert "import six: ok" in out
+    assert "python -m hello_app: exit 0" in out
+    assert "args ['--flag']" in out
+
+
+def test_check_reports_failures(deployed, tmp_path):
+    """check() on a layer whose package is broken reports it (deployed copy, so the shared one stays intact)."""
+    dest, layers = deployed
+    copy = tmp_path / "copy"
+    shutil.copytree(dest, copy, symlinks=True)
+    (copy / "framework-sci" / SITE / "six.py").write_text("raise ImportError('broken on purpose')\n")
+    subprocess.run(
+        [str(copy / "cpython3_11/bin/python3.11"), "-I", str(copy / "framework-sci/postinstall.py")], check=True
+    )
+    subprocess.run([str(copy / "cpython3_11/bin/python3.11"), "-I", str(copy / "app-hello/postinstall.py")], check=True)
+    moved = [DeployedLayer(copy / layer.path.name, layer.metadata) for layer in layers]
+    failures = check(moved, [])
+    assert len(failures) == 2
+    assert failures[0].startswith("import six in app-hello:")
+    assert "broken on purpose" in failures[0]
+    assert failures[1].startswith("launch module hello_app exited with 1:")
+
+
+def test_moved_deployment_works_after_postinstall(published_stack, tmp_path):
+    first = tmp_path / "first place"
+    deploy(published_stack, first)
+    moved = tmp_path / "elsewhere ü" / "moved"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    assert not first.exists()
+    runtime_python = moved / "cpython3_11" / "bin" / "python3.11"
+    for layer in ("cpython3_11", "framework-sci", "app-hello"):  # as postinstall.py's docstring says
+        result = subprocess.run(
+            [str(runtime_python), str(moved / layer / "postinstall.py")],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+        )
+        assert result.returncode == 0, result.stderr
+    for layer in ("framework-sci", "app-hello"):
+        info = probe(moved / layer / "bin" / "python")
+        assert Path(info["prefix"]) == moved / layer
+        assert Path(info["six"]) == moved / "framework-sci" / SITE / "six.py"
+        assert str(first) not in (moved / layer / "pyvenv.cfg").read_text(encoding="utf-8")
+
+
+def test_moved_deployment_redeployed_incrementally(published_stack, tmp_path):
+    first = tmp_path / "a"
+    deploy(published_stack, first)
+    moved = tmp_path / "b"
+    shutil.move(first, moved)
+    sentinel = moved / "framework-sci" / "sentinel"
+    sentinel.write_text("kept")
+    layers = deploy(published_stack, moved, incremental=True)  # unchanged archives: only postinstall runs
+    assert sentinel.read_text() == "kept"
+    info = probe(layers[-1].python)
+    assert Path(info["prefix"]) == moved / "app-hello"
+
+
+def test_incremental_deploy_skips_unchanged_layers(published_stack, tmp_path):
+    dest = tmp_path / "dest"
+    deploy(published_stack, dest)
+    sentinels = [dest / name / "sentinel" for name in ("cpython3_11", "framework-sci")]
+    for sentinel in sentinels:
+        sentinel.write_text("still here")
+    inode = (dest / "cpython3_11/bin/python3.11").stat().st_ino
+    deploy(published_stack, dest, incremental=True)
+    assert all(s.read_text() == "still here" for s in sentinels)
+    assert (dest / "cpython3_11/bin/python3.11").stat().st_ino == inode
+    # a layer whose marker no longer matches is unpacked again, the others are kept
+    (dest / ".framework-sci.sha256").write_text("0" * 64)
+    deploy(published_stack, dest, incremental=True)
+    assert sentinels[0].exists()
+    assert not sentinels[1].exists()
+    # a full deploy unpacks every layer again
+    deploy(published_stack, dest)
+    assert not sentinels[0].exists()
+    assert probe(dest / "framework-sci/bin/python")["prefix"] == str(dest / "framework-sci")
+
+
+def test_tampered_runtime_archive_extracts_nothing(published_stack, tmp_path):
+    copies = copy_published(published_stack, tmp_path / "published")
+    archive = tmp_path / "published" / json.loads(copies[0].read_text())["archive"]["name"]
+    with archive.open("ab") as stream:
+        stream.write(b"\0")
+    dest = tmp_path / "dest"
+    with pytest.raises(DeployError) as error:
+        deploy(copies, dest)
+    message = str(error.value)
+    assert message.startswith(f"{archive.name} has sha256 ")
+    assert f"but {copies[0].name} says " in message
+    assert list(dest.iterdir()) == []
+
+
+def test_tampered_upper_archive_leaves_no_partial_layer_and_keeps_a_good_one(published_stack, tmp_path):
+    copies = copy_published(published_stack, tmp_path / "published")
+    dest = tmp_path / "dest"
+    deploy(copies, dest)
+    archive = tmp_path / "published" / json.loads(copies[1].read_text())["archive"]["name"]
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DeployError, match=r"^framework-sci-linux_x86_64\.tar\.zst has sha256 "):
+        deploy(copies, dest)
+    # the layer deployed before is untouched (the check comes before anything is removed)
+    assert (dest / "framework-sci" / SITE / "six.py").is_file()
+    assert (dest / ".framework-sci.sha256").exists()
+    assert not any(".partial" in name for name in layer_names(dest))
+
+
+def test_missing_archive(published_stack, tmp_path):
+    copies = copy_published(published_stack, tmp_path / "published")
+    archive = tmp_path / "published" / json.loads(copies[0].read_text())["archive"]["name"]
+    archive.unlink()
+    with pytest.raises(DeployError) as error:
+        deploy(copies, tmp_path / "dest")
+    assert str(error.value) == f"{archive} is missing; it must sit next to {copies[0].name}"
+
+
+def test_stack_without_runtime_is_refused(published_stack, tmp_path):
+    with pytest.raises(DeployError, match="no runtime layer among the archives to deploy"):
+        deploy(published_stack[1:], tmp_path / "dest")
+
+
+def test_invalid_metadata_is_refused(published_stack, tmp_path):
+    copies = copy_published(published_stack, tmp_path / "published")
+    metadata = json.loads(copies[0].read_text())
+    metadata["archive"]["sha256"] = "not a hash"
+    copies[0].write_text(json.dumps(metadata))
+    with pytest.raises(MetadataError, match="archive/sha256"):
+        deploy(copies, tmp_path / "dest")
+
+
+def test_postinstall_without_runtime_fails_clearly(deployed, tmp_path):
+    dest, _ = deployed
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    shutil.copytree(dest / "framework-sci", lonely / "framework-sci", symlinks=True)
+    result = subprocess.run(
+        [str(dest / "cpython3_11/bin/python3.11"), str(lonely / "framework-sci/postinstall.py")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "postinstall: framework-sci: runtime layer 'cpython3_11' not found next to it" in result.stderr
+
+
+def real_shared_library() -> Path | None:
+    """A real ELF shared library of the host to stand in for a wheel's bundled library (zlib)."""
+    found = ctypes.util.find_library("z")
+    for directory in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/usr/lib"):
+        if found and (Path(directory) / found).exists():
+            return (Path(directory) / found).resolve()
+    return None
+
+
+def test_upper_layer_loads_shared_library_of_lower_layer(published_stack, runtime_archive, kit, tmp_path):
+    """A library in a framework's site-packages is loadable by name from the application above it (dynlib)."""
+    libz = real_shared_library()
+    if libz is None:
+        pytest.skip("no zlib shared library on this host")
+    tree = tmp_path / "native-tree"
+    (tree / SITE / "native" / "lib").mkdir(parents=True)
+    (tree / SITE / "native" / "__init__.py").write_text("")
+    shutil.copyfile(libz, tree / SITE / "native" / "lib" / "libvstest_z.so")
+    native = {"filename": "native-1.0-py3-none-any.whl", "name": "native", "version": "1.0", "sha256": "0" * 64}
+    configs = [
+        kit.compose_config("framework-native", "framework", wheels=[native | {"tree": str(tree)}]),
+        kit.compose_config("app-native", "application", lower=["framework-native", "cpython3_11"]),
+    ]
+    publish = tmp_path / "published"
+    publish.mkdir()
+    runtime_info = kit.write_runtime_info(runtime_archive, tmp_path / "runtime.json")
+    metadata = [kit.build_and_pack(cfg, tmp_path / "build", publish, runtime_info) for cfg in configs]
+    dest = tmp_path / "dest ü"
+    deploy([published_stack[0], *metadata], dest)
+
+    lib_dir = dest / "framework-native" / SITE / "native" / "lib"
+    assert os.readlink(dest / "framework-native/share/venv/dynlib/libvstest_z.so") == (
+        f"../../../{SITE}/native/lib/libvstest_z.so"
+    )
+    assert (dest / "app-native/share/venvstacks/library_path").read_text(encoding="utf-8") == f"{lib_dir}\n"
+    code = (
+        "import ctypes\n"
+        "lib = ctypes.CDLL('libvstest_z.so')\n"
+        "lib.zlibVersion.restype = ctypes.c_char_p\n"
+        "print(lib.zlibVersion().decode())\n"
+    )
+    app = subprocess.run(
+        [str(dest / "app-native/bin/python"), "-c", code], capture_output=True, text=True, env=clean_env()
+    )
+    assert app.returncode == 0, app.stderr
+    assert app.stdout.startswith("1.")
+    # the framework itself has no lower layer exposing it: loading by name fails there
+    framework = subprocess.run(
+        [str(dest / "framework-native/bin/python"), "-c", code], capture_output=True, text=True, env=clean_env()
+    )
+    assert framework.returncode != 0
+    assert "libvstest_z.so" in framework.stderr
