@@ -1,0 +1,1 @@
+print("analysis-test launch module")
