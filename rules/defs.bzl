@@ -16,7 +16,15 @@ the target platform, and is skipped as incompatible otherwise).
 """
 
 load("@venvstacks_hub//:layers.bzl", "LOCKED_LAYERS")
-load("//rules/private:layer.bzl", "ENV_NAME_PREFIX", "application_layer_rule", "framework_layer_rule", "layer_key", "pylock_name", "runtime_layer_rule")
+load(
+    "//rules/private:layer.bzl",
+    "ENV_NAME_PREFIX",
+    "layer_key",
+    "pylock_name",
+    _application_layer_rule = "application_layer_rule",
+    _framework_layer_rule = "framework_layer_rule",
+    _runtime_layer_rule = "runtime_layer_rule",
+)
 load("//rules/private:layer_test.bzl", _layer_test = "layer_test")
 load("//rules/private:stack_bundle.bzl", _stack_bundle = "stack_bundle")
 load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock")
@@ -24,6 +32,12 @@ load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock")
 stack_bundle = _stack_bundle
 stack_lock = _stack_lock
 layer_test = _layer_test
+
+# The rules behind the layer macros, for tests and tooling: no `<name>_test` target, and `lock`/`pylock` are not
+# filled in from the lock index.
+runtime_layer_rule = _runtime_layer_rule
+framework_layer_rule = _framework_layer_rule
+application_layer_rule = _application_layer_rule
 
 def _lock_attrs(name, kind):
     """The hub entry and pylock file of a layer, when the lock index has them."""
@@ -34,6 +48,7 @@ def _lock_attrs(name, kind):
     }
 
 def _layer(rule, kind, name, test_kwargs, kwargs):
+    """Declares the layer rule with its lock entry, and its test."""
     rule(name = name, **(kwargs | _lock_attrs(name, kind)))
     _layer_test(
         name = name + "_test",
@@ -57,7 +72,7 @@ def runtime_layer(name, python, **kwargs):
       **kwargs: requirements, platforms, linux_target, macosx_target, archive_format, dynlib_exclude, and the
         common attributes (visibility, tags, ...). See runtime_layer_rule.
     """
-    _layer(runtime_layer_rule, "runtime", name, {}, kwargs | {"python": python})
+    _layer(_runtime_layer_rule, "runtime", name, {}, kwargs | {"python": python})
 
 def framework_layer(name, **kwargs):
     """A framework layer: a virtual environment of big shared dependencies, over a runtime or other frameworks.
@@ -67,7 +82,7 @@ def framework_layer(name, **kwargs):
       **kwargs: runtime or frameworks, requirements, platforms, linux_target, macosx_target, archive_format,
         dynlib_exclude, and the common attributes. See framework_layer_rule.
     """
-    _layer(framework_layer_rule, "framework", name, {}, kwargs)
+    _layer(_framework_layer_rule, "framework", name, {}, kwargs)
 
 def _check_source_file(name, attribute, path):
     """Fails now (not at execution) when a plain file name of this package does not exist."""
@@ -93,4 +108,4 @@ def application_layer(name, launch_module, check_args = [], **kwargs):
     _check_source_file(name, "launch_module", launch_module)
     for module in kwargs.get("support_modules", []):
         _check_source_file(name, "support_modules", module)
-    _layer(application_layer_rule, "application", name, {"launch_args": check_args}, kwargs | {"launch_module": launch_module})
+    _layer(_application_layer_rule, "application", name, {"launch_args": check_args}, kwargs | {"launch_module": launch_module})
