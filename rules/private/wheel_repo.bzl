@@ -14,11 +14,18 @@ def download_checked(rctx, urls, output, sha256, what, fix):
     result = rctx.download(url = urls, output = output, sha256 = sha256, allow_fail = True)
     if result.success:
         return
+
+    # Without a sha256 Bazel downloads only over https; that is enough to tell a different file from no file.
     probe = rctx.download(url = urls, output = output + ".probe", allow_fail = True)
     if probe.success:
         rctx.delete(output + ".probe")
         fail("{} from {} has sha256 {}, but {} was expected. {}".format(what, urls[0], probe.sha256, sha256, fix))
-    fail("cannot download {} from {} (no network, or a mirror without it).".format(what, " or ".join(urls)))
+    fail("cannot download {} with sha256 {} from {}: no network, no such file there, or (plain http) a different file. {}".format(
+        what,
+        sha256,
+        " or ".join(urls),
+        fix,
+    ))
 
 def _wheel_repo_impl(rctx):
     filename = rctx.attr.filename
