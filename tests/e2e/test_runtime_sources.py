@@ -21,11 +21,11 @@ PBS_SHA256 = "e04944e70637f9d82022c9a41ae31de306b0d5bbd3fb64b9eb3261b8b5e0b30c"
 class Recorder(http.server.SimpleHTTPRequestHandler):
     requested: list[str] = []  # noqa: RUF012 (one list for the class; the server is single-use)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         Recorder.requested.append(self.path)
         super().do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
