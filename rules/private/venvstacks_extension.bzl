@@ -39,15 +39,13 @@ def _declare_runtime(pbs, python, platform, tool):
     )
 
 def _read_indexes(mctx):
-    """Returns (layers: key -> struct(entry, lock), missing: [labels])."""
+    """Returns key -> struct(entry, lock, path) for every layer of the lock indexes that exist yet."""
     layers = {}
-    missing = []
     for mod in mctx.modules:
         for tag in mod.tags.lock_file:
             path = mctx.path(tag.path)
             if not path.exists:
-                missing.append(str(tag.path))
-                continue
+                continue  # not locked yet: its layers fail to build with a message saying to run the lock target
             index = json.decode(mctx.read(path))
             if index.get("version") != INDEX_VERSION:
                 fail("{} has index version {}, this rules_venvstacks reads version {}: run `bazel run {}`".format(
@@ -60,12 +58,12 @@ def _read_indexes(mctx):
                 if key in layers:
                     fail("layer //{} is in two lock indexes ({} and {}); keep it in one stack_lock".format(key, layers[key].path, tag.path))
                 layers[key] = struct(entry = entry, lock = index["lock"], path = str(tag.path))
-    return layers, missing
+    return layers
 
 def _venvstacks_impl(mctx):
     pbs = json.decode(mctx.read(Label("//rules/private:pbs_runtimes.json")))
     tools = json.decode(mctx.read(Label("//rules/private:tool_wheels.json")))
-    layers, missing = _read_indexes(mctx)
+    layers = _read_indexes(mctx)
 
     wheels = {}  # repo name -> struct(wheel, pythons, lock)
     runtimes = {}  # (python, platform) -> True
@@ -133,7 +131,7 @@ def _venvstacks_impl(mctx):
             "wheels": [r for r, w in zip(repos, tool_wheels) if w["name"] != "uv"],
         }
 
-    hub_repo(name = "venvstacks_hub", layers = json.encode(hub), missing = missing)
+    hub_repo(name = "venvstacks_hub", layers = json.encode(hub))
     toolchains_repo(name = "venvstacks_toolchains", platforms = json.encode(toolchains))
     return mctx.extension_metadata(reproducible = True)
 
