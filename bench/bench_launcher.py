@@ -7,7 +7,6 @@ Provisioning runs with a throw-away XDG_CACHE_HOME (the real root is left alone)
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -36,10 +35,7 @@ def main() -> int:
         report.add(Row("provision the root from nothing (incl. local runtimes)", provision))
     finally:
         remove(cache)
-    report.print()
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "launcher.json").write_text(json.dumps(report.as_json(), indent=1) + "\n")
+    report.save("launcher")
     return 0
 
 

@@ -8,7 +8,6 @@ change with the actions it executed. Writes bench/out/mlx.json.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from common import (
@@ -83,10 +82,7 @@ def main() -> int:
         ws.shutdown()
     finally:
         remove(work)
-    report.print()
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "mlx.json").write_text(json.dumps(report.as_json(), indent=1) + "\n")
+    report.save("mlx")
     return 0
 
 

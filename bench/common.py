@@ -66,6 +66,13 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {"title": self.title, "facts": self.facts, "rows": [r.__dict__ for r in self.rows]}
 
+    def save(self, name: str) -> None:
+        """Prints the table and writes it to bench/out/<name>.json."""
+        self.print()
+        out = ROOT / "bench" / "out"
+        out.mkdir(exist_ok=True)
+        (out / f"{name}.json").write_text(json.dumps(self.as_json(), indent=1) + "\n")
+
 
 def _fmt(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds:.2f}s"

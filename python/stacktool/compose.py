@@ -42,54 +42,56 @@ class Composer:
     owners: dict[str, str]
 
     def add_tree(self, tree: Path, owner: str) -> None:
-        for directory, dirnames, files in os.walk(tree):
-            for name in sorted(files) + [d for d in dirnames if (Path(directory) / d).is_symlink()]:
-                source = Path(directory) / name
-                self.add_file(source.relative_to(tree).as_posix(), source, owner)
+        for relative, path in _entries(tree):
+            self.add_file(relative, path, owner)
 
     def adopt(self, owner: str) -> None:
         """Records what is already in `out` (an unpacked runtime) as written by `owner`."""
-        for directory, dirnames, files in os.walk(self.out):
-            for name in files + [d for d in dirnames if (Path(directory) / d).is_symlink()]:
-                self.owners[(Path(directory) / name).relative_to(self.out).as_posix()] = owner
+        for relative, _ in _entries(self.out):
+            self.owners[relative] = owner
 
     def add_file(self, relative: str, source: Path, owner: str) -> None:
         real = unstaged(source)
         link_target = os.readlink(real) if real.is_symlink() else None  # a relative link of the tree itself
-        dest = self.out / relative
-        if relative in self.owners:
-            if link_target is None and dest.is_file() and _same_content(dest, source):
-                return  # e.g. a namespace package's identical __init__.py in two wheels
-            raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if relative in self.owners and link_target is None and _same_content(self.out / relative, source):
+            return  # e.g. a namespace package's identical __init__.py in two wheels
+        dest = self._claim(relative, owner)
         if link_target is not None:
             dest.symlink_to(link_target)
-        else:
-            try:
-                os.link(real, dest)
-            except OSError:
-                shutil.copyfile(real, dest)  # another file system (e.g. an input from the source tree)
-        self.owners[relative] = owner
+            return
+        try:
+            os.link(real, dest)
+        except OSError:
+            shutil.copyfile(real, dest)  # another file system (e.g. an input from the source tree)
 
     def add_bytes(self, relative: str, data: bytes, owner: str) -> None:
-        if relative in self.owners:
-            raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
-        dest = self.out / relative
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
-        self.owners[relative] = owner
+        self._claim(relative, owner).write_bytes(data)
 
     def add_symlink(self, relative: str, target: str, owner: str) -> None:
+        self._claim(relative, owner).symlink_to(target)
+
+    def _claim(self, relative: str, owner: str) -> Path:
+        """The destination of `relative`, recorded as `owner`'s; an error when another input wrote it."""
         if relative in self.owners:
             raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
+        self.owners[relative] = owner
         dest = self.out / relative
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.symlink_to(target)
-        self.owners[relative] = owner
+        return dest
+
+
+def _entries(tree: Path) -> list[tuple[str, Path]]:
+    """(path relative to `tree`, path) of every file and symlink in `tree`, sorted."""
+    found = []
+    for directory, dirnames, files in os.walk(tree):
+        for name in files + [d for d in dirnames if (Path(directory) / d).is_symlink()]:
+            path = Path(directory) / name
+            found.append((path.relative_to(tree).as_posix(), path))
+    return sorted(found)
 
 
 def _same_content(a: Path, b: Path) -> bool:
-    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    return a.is_file() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
 
 
 def import_names(tree: Path, layout: Layout) -> list[str]:
