@@ -117,6 +117,11 @@ def test_archives_deploy_with_their_postinstall_anywhere_and_move(mlx: Workspace
         ).stdout
 
     assert "MLX 0.32.4" in postinstall_and_run(deployed)
+    # A console script of the framework layer runs with the framework's python, found next to the script.
+    launch = subprocess.run(
+        [str(deployed / "framework-mlx" / "bin" / "mlx.launch"), "--help"], capture_output=True, text=True, check=True
+    )
+    assert "usage:" in launch.stdout and "mlx.launch" in launch.stdout
     moved = tmp_path / "moved" / "elsewhere ü"
     moved.parent.mkdir()
     shutil.move(deployed, moved)
