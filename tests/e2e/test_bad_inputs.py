@@ -60,6 +60,14 @@ def failing(ws: Workspace, *args: str) -> str:
     return result.stderr
 
 
+def test_the_small_stack_runs_through_all_three_layers(stack: Workspace) -> None:
+    assert (
+        stack.bazel("run", "//stacks:hello").stdout
+        == "hello from six 1.16.0 (framework) and packaging 24.2 (runtime)\n"
+    )
+    assert "3 tests pass" in stack.bazel("test", "//stacks:all").stdout
+
+
 def test_unknown_lower_layer(stack: Workspace) -> None:
     with edited(stack.path / "stacks/BUILD.bazel", 'frameworks = [":base"]', 'frameworks = [":nope"]'):
         error = failing(stack, "build", "//stacks:hello")
