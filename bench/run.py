@@ -1,4 +1,5 @@
-"""Runs the benchmarks (bench/run [name...]); each prints its table and writes bench/out/<name>.json."""
+"""Runs the benchmarks (bench/run [name...]); each prints its table and writes bench/out/<name>.json; then
+bench/chart.py draws every result in bench/out into bench/out/benchmarks.svg."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = {"launcher": "bench_launcher", "mlx": "bench_mlx"}
+BENCHMARKS = {"launcher": "bench_launcher", "mlx": "bench_mlx", "remote": "bench_remote", "peers": "bench_peers"}
 
 
 def main() -> int:
@@ -23,6 +24,7 @@ def main() -> int:
     for name in names:
         print(f"\n### {name}", flush=True)
         status |= importlib.import_module(BENCHMARKS[name]).main()
+    print(f"\nchart: {importlib.import_module('chart').render_all()}")
     return status
 
 

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Literal, cast
@@ -130,19 +130,44 @@ def _content_mode(head: bytes) -> int:
 # Scanning the source tree
 
 
-def _scan(src: Path, top: str) -> list[_Entry]:
-    """List every member under `src` in path-component order, validating file types and symlinks."""
+def _scan(src: Path, top: str, symlinks: Mapping[str, str] | None = None) -> list[_Entry]:
+    """List every member under `src` in path-component order, validating file types and symlinks.
+
+    With `symlinks` (relative path -> target, as the tree's producer recorded them), those paths are archived as
+    these symlinks whatever is staged there, and no other symlink may be: an executor may hand a tree artifact over
+    with its symlinks dereferenced (Bazel defines tree artifacts as regular files; remote execution and building
+    without the bytes do that), so the archive must not depend on how the tree was staged.
+    """
     src_real = os.path.realpath(src)
     entries = []
+    seen: set[str] = set()
     stack: list[tuple[Path, str]] = [(src, "")]
     while stack:
         path, rel = stack.pop()
+        if symlinks is not None and rel in symlinks:
+            name = posixpath.join(top, rel)
+            entries.append(_Entry(name, path, "symlink", _recorded_symlink_target(rel, symlinks[rel])))
+            seen.add(rel)
+            continue
         entry = _classify(path, rel, top, src_real)
+        if symlinks is not None and entry.kind == "symlink":
+            raise ArchiveError(f"{path}: a symlink the tree's symlink record does not list")
         entries.append(entry)
         if entry.kind == "dir":
             children = sorted(path.iterdir(), key=lambda child: child.name, reverse=True)
             stack.extend((child, posixpath.join(rel, child.name)) for child in children)
+    if symlinks is not None and set(symlinks) - seen:
+        raise ArchiveError(f"recorded symlinks missing from {src}: {', '.join(sorted(set(symlinks) - seen))}")
     return entries
+
+
+def _recorded_symlink_target(rel: str, target: str) -> str:
+    """Return a recorded symlink's target, provided it is relative and stays inside the tree."""
+    if not target or posixpath.isabs(target):
+        raise ArchiveError(f"recorded symlink {rel} -> {target!r}: target must be a relative path inside the tree")
+    if _escapes(posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))):
+        raise ArchiveError(f"recorded symlink {rel} -> {target!r}: target escapes the tree being archived")
+    return target
 
 
 def _classify(path: Path, rel: str, top: str, src_real: str) -> _Entry:
@@ -185,14 +210,25 @@ def _symlink_target(link: Path, rel: str, src_real: str) -> str:
 # Writing
 
 
-def write_archive(src: Path, dest: Path, *, top: str, fmt: str, level: int | None = None) -> None:
-    """Pack directory `src` into `dest` with every member under `top/`, deterministically and atomically."""
+def write_archive(
+    src: Path,
+    dest: Path,
+    *,
+    top: str,
+    fmt: str,
+    level: int | None = None,
+    symlinks: Mapping[str, str] | None = None,
+) -> None:
+    """Pack directory `src` into `dest` with every member under `top/`, deterministically and atomically.
+
+    `symlinks`: the tree's symlinks as its producer recorded them (see `_scan`); None trusts the tree as staged.
+    """
     _check_top(top)
     _check_format(fmt)
     level = _resolve_level(fmt, level)
     if not src.is_dir():
         raise ArchiveError(f"{src}: not a directory")
-    entries = _scan(src, top)
+    entries = _scan(src, top, symlinks)
     partial = dest.with_name(dest.name + ".partial")
     created = False
     try:

@@ -41,9 +41,12 @@ def cmd_install_wheel(args: argparse.Namespace) -> int:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from stacktool.compose import compose
+    from stacktool.compose import compose, recorded_symlinks
 
     compose(_read_json(args.config), Path(args.out))
+    if args.symlinks:
+        text = json.dumps(recorded_symlinks(Path(args.out)), indent=1, sort_keys=True) + "\n"
+        Path(args.symlinks).write_text(text, encoding="utf-8")
     return 0
 
 
@@ -51,7 +54,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from stacktool.pack import pack_layer
 
     paths = (Path(args.tree), Path(args.archive), Path(args.metadata), Path(args.pylock))
-    pack_layer(*paths, _read_json(args.config))
+    pack_layer(*paths, _read_json(args.config), symlinks=_read_json(args.symlinks) if args.symlinks else None)
     return 0
 
 
@@ -109,10 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     p = verb("compose", cmd_compose, "build a layer's tree from its inputs' trees")
     p.add_argument("--config", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--symlinks", help="write the tree's symlinks (JSON: relative path -> target) here, for pack")
 
     p = verb("pack", cmd_pack, "write a layer's archive and metadata")
     for flag in ("--tree", "--archive", "--metadata", "--pylock", "--config"):
         p.add_argument(flag, required=True)
+    p.add_argument("--symlinks", help="the tree's symlinks as compose recorded them (the tree may be dereferenced)")
 
     p = verb("deploy", cmd_deploy, "unpack layers (metadata files, lowest first) into a directory and postinstall")
     p.add_argument("--to", required=True)

@@ -94,6 +94,12 @@ def _same_content(a: Path, b: Path) -> bool:
     return a.is_file() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
 
 
+def recorded_symlinks(tree: Path) -> dict[str, str]:
+    """Every symlink of a composed tree: relative path -> target. Pack archives these as symlinks, because a tree
+    artifact may reach it with its symlinks dereferenced (remote execution, building without the bytes)."""
+    return {relative: os.readlink(path) for relative, path in _entries(tree) if path.is_symlink()}
+
+
 def import_names(tree: Path, layout: Layout) -> list[str]:
     """Top-level modules and packages a wheel's tree provides (from its RECORD), for import checks."""
     site = tree / layout.site_packages

@@ -15,15 +15,23 @@ class PackError(UserError):
     """The layer cannot be published as it is; the message names the fix."""
 
 
-def pack_layer(tree: Path, archive: Path, metadata_path: Path, pylock: Path, config: dict[str, Any]) -> None:
-    """Writes `archive` (top directory: the layer's env_name) and `metadata_path` for the layer in `tree`."""
+def pack_layer(
+    tree: Path,
+    archive: Path,
+    metadata_path: Path,
+    pylock: Path,
+    config: dict[str, Any],
+    symlinks: dict[str, str] | None = None,
+) -> None:
+    """Writes `archive` (top directory: the layer's env_name) and `metadata_path` for the layer in `tree`;
+    `symlinks` (from compose) are archived as symlinks however the tree was staged."""
     lock_sha256 = sha256_of(pylock)
     if lock_sha256 != config["pylock_sha256"]:
         raise PackError(
             f"{pylock.name} changed after {config['lock_label']} wrote the lock index; run "
             f"`bazel run {config['lock_label']}` instead of editing lock files"
         )
-    write_archive(tree, archive, top=config["env_name"], fmt=config["archive_format"])
+    write_archive(tree, archive, top=config["env_name"], fmt=config["archive_format"], symlinks=symlinks)
     runtime = json.loads(Path(config["runtime_info"]).read_text(encoding="utf-8"))
     metadata = {
         "metadata_version": 1,

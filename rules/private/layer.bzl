@@ -172,13 +172,18 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
         "wheels": [c | {"tree": w.tree.path} for c, w in zip(common["wheels"], locked.wheels)],
         "windows": windows,
     }))
+
+    # The tree's symlinks, recorded by compose for pack: a tree artifact can reach pack with its symlinks
+    # dereferenced (Bazel defines tree artifacts as regular files; remote execution, building without the bytes).
+    symlinks = ctx.actions.declare_file(ctx.label.name + ".layer/symlinks.json")
     args = ctx.actions.args()
     args.add("--config", compose_config)
     args.add("--out", tree.path)
+    args.add("--symlinks", symlinks)
     inputs = [compose_config] + [w.tree for w in locked.wheels] + [f for _, f in modules]
     if runtime_archive:
         inputs.append(runtime_archive)
-    run_stacktool(ctx, "compose", args, inputs, [tree], "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
+    run_stacktool(ctx, "compose", args, inputs, [tree, symlinks], "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
 
     pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
     ctx.actions.write(pack_config, json.encode_indent(common | {
@@ -195,7 +200,8 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     args.add("--metadata", metadata)
     args.add("--pylock", ctx.files.pylock[0])
     args.add("--config", pack_config)
-    inputs = [tree, pack_config, ctx.files.pylock[0], runtime_info]
+    args.add("--symlinks", symlinks)
+    inputs = [tree, symlinks, pack_config, ctx.files.pylock[0], runtime_info]
     run_stacktool(ctx, "pack", args, inputs, [archive, metadata], "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform))
 
 def _run_script(ctx, layer_info):

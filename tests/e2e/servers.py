@@ -14,6 +14,7 @@ needs is installed on first use when possible (apt-get as root, a private BuildG
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import shutil
@@ -36,6 +37,7 @@ BUILDGRID_VERSION = "0.4.4"
 # psycopg 3 for `bgd migrate apply`.
 BUILDGRID_REQUIREMENTS = [f"buildgrid=={BUILDGRID_VERSION}", "psycopg2-binary", "psycopg[binary]"]
 STARTUP_TIMEOUT = 120.0
+PR_SET_PDEATHSIG = 1
 
 
 class Unavailable(Exception):
@@ -56,15 +58,25 @@ def _log_tail(log: Path, chars: int = 4000) -> str:
         return ""
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies, even by SIGKILL (no orphaned servers)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 class Process:
-    """A server process started by us, stopped by its PID."""
+    """A server process started by us, stopped by its PID (and, should we die first, by the kernel)."""
 
     def __init__(self, name: str, cmd: list[str], log: Path, **kwargs: object) -> None:
         self.name = name
         self.log = log
         with log.open("ab") as out:
-            self.popen = subprocess.Popen(  # noqa: S603
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, **kwargs
+            self.popen = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # after any user switch, which would clear it
+                **kwargs,  # type: ignore[call-overload]
             )
 
     def check_alive(self) -> None:
@@ -81,15 +93,6 @@ class Process:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not listen on 127.0.0.1:{port} in {timeout:.0f} s:\n{_log_tail(self.log)}")
-
-    def wait_for_log(self, text: str, timeout: float = STARTUP_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in _log_tail(self.log, 10**7):
-                return
-            self.check_alive()
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not log {text!r} in {timeout:.0f} s:\n{_log_tail(self.log)}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         if self.popen.poll() is not None:

@@ -557,3 +557,48 @@ def test_truncated_archive_rejected(tmp_path, fmt):
     assert str(archive) in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([archive.name, "dest", "src"])
     assert list((tmp_path / "dest").iterdir()) == []
+
+
+def dereference(tree: Path) -> None:
+    """Replace every symlink of `tree` by a copy of what it points to, as a tree artifact staged for a remote
+    action (or prefetched when building without the bytes) looks."""
+    for link in sorted((p for p in tree.rglob("*") if p.is_symlink()), key=lambda p: -len(p.parts)):
+        target = link.resolve()
+        link.unlink()
+        if target.is_dir():
+            shutil.copytree(target, link)
+        else:
+            shutil.copyfile(target, link)
+
+
+@pytest.mark.parametrize("fmt", ["tar.zst", "zip"])
+def test_recorded_symlinks_make_the_archive_independent_of_staging(tmp_path, fmt):
+    staged = write_archive_bytes(build_tree(tmp_path / "a"), tmp_path / f"a.{fmt}", fmt, SYMLINKS)
+    dereferenced = build_tree(tmp_path / "b")
+    dereference(dereferenced)
+    assert not [p for p in dereferenced.rglob("*") if p.is_symlink()]
+    assert write_archive_bytes(dereferenced, tmp_path / f"b.{fmt}", fmt, SYMLINKS) == staged
+    assert staged == write_archive_bytes(build_tree(tmp_path / "c"), tmp_path / f"c.{fmt}", fmt, None)
+
+
+def write_archive_bytes(src: Path, dest: Path, fmt: str, symlinks: dict[str, str] | None) -> bytes:
+    write_archive(src, dest, top=TOP, fmt=fmt, symlinks=symlinks)
+    return dest.read_bytes()
+
+
+def test_symlink_missing_from_the_record_is_an_error(tmp_path):
+    with pytest.raises(ArchiveError, match="does not list"):
+        write_archive(build_tree(tmp_path / "src"), tmp_path / "o.tar.zst", top=TOP, fmt="tar.zst", symlinks={})
+
+
+def test_recorded_symlink_missing_from_the_tree_is_an_error(tmp_path):
+    record = SYMLINKS | {"gone": "a.b"}
+    with pytest.raises(ArchiveError, match="missing"):
+        write_archive(build_tree(tmp_path / "src"), tmp_path / "o.tar.zst", top=TOP, fmt="tar.zst", symlinks=record)
+
+
+@pytest.mark.parametrize("target", ["/abs", "../../out"])
+def test_recorded_symlink_must_stay_inside(tmp_path, target):
+    record = SYMLINKS | {"bin/tool": target}
+    with pytest.raises(ArchiveError, match="recorded symlink"):
+        write_archive(build_tree(tmp_path / "src"), tmp_path / "o.tar.zst", top=TOP, fmt="tar.zst", symlinks=record)

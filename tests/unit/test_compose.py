@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stacktool.compose import ComposeError, compose, import_names
+from stacktool.compose import ComposeError, compose, import_names, recorded_symlinks
 from stacktool.errors import UserError
 from stacktool.install import InstallError, install_wheel
 from stacktool.link import INJECTED, python_wrapper
@@ -355,3 +355,12 @@ def test_import_names(tmp_path, wheels, kit):
         f"{SITE}/solo.py": b"",
     })  # fmt: skip
     assert import_names(fake, kit.posix) == ["_fast", "fake", "solo"]
+
+
+def test_recorded_symlinks_list_every_symlink_of_the_tree(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").write_text("wrapper")
+    (tmp_path / "bin" / "python3").symlink_to("python")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "dir_link").symlink_to("../bin")
+    assert recorded_symlinks(tmp_path) == {"bin/python3": "python", "lib/dir_link": "../bin"}

@@ -1,0 +1,194 @@
+"""Remote caching of the MLX example with real cache servers on loopback (started and stopped here, see servers.py).
+
+Checkout A builds with an empty remote cache; checkout B (another path, a new output base, nothing local but Bazel's
+repository cache of downloads) then executes no action at all and gets bit-identical archives: the action keys do
+not depend on the checkout path or the output base. Then a one-framework change re-executes only that framework's
+actions. Both with an HTTP cache (nginx WebDAV) and a gRPC REAPI cache (BuildGrid).
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import servers
+import zstandard
+from harness import EXAMPLES, Workspace, copy_workspace, read_json_stream, sha256
+
+LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
+MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksCompose", "VenvstacksPack"}
+FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
+# Build without the bytes, but fetch what a CI job publishes: the archives and their metadata.
+# (The regex matches exec paths; files inside the installed trees, `<layer>.layer/<env_name>/...`, do not match.)
+DOWNLOAD_ARCHIVES = ["--remote_download_minimal", r"--remote_download_regex=.*\.layer/[^/]+\.(tar\.zst|tar\.gz|json)$"]
+
+
+def published(ws: Workspace, layer: str, suffix: str) -> Path:
+    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{LAYERS[layer]}-linux_x86_64{suffix}"
+
+
+def tree(ws: Workspace, layer: str) -> Path:
+    """The layer's installed tree."""
+    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / LAYERS[layer]
+
+
+def build_logged(ws: Workspace, name: str, *args: str) -> list[dict[str, Any]]:
+    """Builds //stacks:mlx_app; returns every spawn of the execution log (cache hits included)."""
+    log = ws.output_base / f"{name}.json"
+    ws.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}", *args)
+    return read_json_stream(log)
+
+
+def executed(log: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(e["mnemonic"] for e in log if not e.get("cacheHit"))
+
+
+def outputs(entry: dict[str, Any]) -> list[str]:
+    return [o["path"] for o in entry.get("actualOutputs", entry.get("listedOutputs", []))]
+
+
+def members(archive: Path) -> dict[str, str]:
+    """name -> kind ("file", "dir", or "-> target" for a symlink) of a .tar.zst or .tar.gz archive."""
+    result = {}
+    with archive.open("rb") as raw:
+        stream: Any = zstandard.ZstdDecompressor().stream_reader(raw) if archive.name.endswith(".zst") else raw
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for m in tar:
+                result[m.name] = f"-> {m.linkname}" if m.issym() else "dir" if m.isdir() else "file"
+    return result
+
+
+@pytest.fixture(scope="module")
+def http_cache() -> Iterator[str]:
+    try:
+        with servers.nginx_cache() as url:
+            yield url
+    except servers.Unavailable as e:
+        pytest.skip(f"no nginx WebDAV cache here: {e}")
+
+
+@pytest.fixture(scope="module")
+def grpc_cache() -> Iterator[str]:
+    try:
+        with servers.buildgrid_cache() as url:
+            yield url
+    except servers.Unavailable as e:
+        pytest.skip(f"no BuildGrid here: {e}")
+
+
+@pytest.fixture(scope="module")
+def checkouts(http_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Checkout A fills the HTTP cache; checkout B, elsewhere with a new output base, builds from it."""
+    base = tmp_path_factory.mktemp("remote_cache")
+    a = copy_workspace(EXAMPLES / "mlx", base / "a" / "mlx", base / "a.output_base")
+    b = copy_workspace(EXAMPLES / "mlx", base / "elsewhere" / "b" / "mlx", base / "b.output_base")
+    try:
+        log_a = build_logged(a, "a", f"--remote_cache={http_cache}")
+        a.shutdown()
+        log_b = build_logged(b, "b", f"--remote_cache={http_cache}")
+        yield {"a": a, "b": b, "log_a": log_a, "log_b": log_b, "cache": http_cache}
+    finally:
+        a.shutdown()
+        b.shutdown()
+
+
+def test_clean_checkout_elsewhere_executes_nothing_with_the_http_cache(checkouts: dict[str, Any]) -> None:
+    cold = executed(checkouts["log_a"])
+    assert set(cold) == MNEMONICS and cold["VenvstacksPack"] == len(LAYERS), cold
+    warm = checkouts["log_b"]
+    assert executed(warm) == {}, executed(warm)
+    assert {e["runner"] for e in warm} == {"remote cache hit"}
+    assert Counter(e["mnemonic"] for e in warm) == cold  # the same actions, every one a remote cache hit
+
+
+def test_clean_checkout_elsewhere_gets_bit_identical_archives(checkouts: dict[str, Any]) -> None:
+    a, b = checkouts["a"], checkouts["b"]
+    for layer in LAYERS:
+        assert sha256(published(b, layer, ".tar.zst")) == sha256(published(a, layer, ".tar.zst")), layer
+        assert published(b, layer, ".json").read_bytes() == published(a, layer, ".json").read_bytes(), layer
+
+
+def test_framework_change_reexecutes_only_that_framework(checkouts: dict[str, Any]) -> None:
+    """One more requirement in the framework: its install, compose and pack run; nothing of the runtime does, and
+    the application (whose lock and inputs do not change) stays a cache hit."""
+    b: Workspace = checkouts["b"]
+    build = b.path / "stacks" / "BUILD.bazel"
+    original = build.read_text()
+    assert FRAMEWORK_CHANGE[0] in original
+    build.write_text(original.replace(*FRAMEWORK_CHANGE))
+    try:
+        b.bazel("run", "//stacks:lock")
+        log = build_logged(b, "framework_change", f"--remote_cache={checkouts['cache']}")
+        ran = [e for e in log if not e.get("cacheHit")]
+        counts = Counter(e["mnemonic"] for e in ran)
+        assert counts == {"VenvstacksInstallWheel": 1, "VenvstacksCompose": 1, "VenvstacksPack": 1}, counts
+        install = next(e for e in ran if e["mnemonic"] == "VenvstacksInstallWheel")
+        assert all("whl_six_" in path for path in outputs(install)), outputs(install)
+        for entry in ran:
+            if entry["mnemonic"] != "VenvstacksInstallWheel":
+                assert all("/stacks/mlx.layer/" in path for path in outputs(entry)), outputs(entry)
+        assert not any("cpython3_11" in path for e in ran for path in outputs(e))
+        assert "six-1.16.0" in str(members(published(b, "mlx", ".tar.zst")))
+    finally:
+        build.write_text(original)
+        b.bazel("run", "//stacks:lock")
+
+
+@pytest.fixture(scope="module")
+def grpc_checkouts(grpc_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Checkout C fills the BuildGrid cache; checkout D builds from it without the bytes (archives only)."""
+    base = tmp_path_factory.mktemp("grpc_cache")
+    c = copy_workspace(EXAMPLES / "mlx", base / "c" / "mlx", base / "c.output_base")
+    d = copy_workspace(EXAMPLES / "mlx", base / "elsewhere" / "d" / "mlx", base / "d.output_base")
+    try:
+        log_c = build_logged(c, "c", f"--remote_cache={grpc_cache}")
+        c.shutdown()
+        log_d = build_logged(d, "d", f"--remote_cache={grpc_cache}", *DOWNLOAD_ARCHIVES)
+        yield {"c": c, "d": d, "log_c": log_c, "log_d": log_d, "cache": grpc_cache}
+    finally:
+        c.shutdown()
+        d.shutdown()
+
+
+def test_grpc_cache_clean_checkout_executes_nothing_and_downloads_only_archives(grpc_checkouts: dict[str, Any]) -> None:
+    c, d = grpc_checkouts["c"], grpc_checkouts["d"]
+    assert set(executed(grpc_checkouts["log_c"])) == MNEMONICS
+    assert executed(grpc_checkouts["log_d"]) == {}
+    assert {e["runner"] for e in grpc_checkouts["log_d"]} == {"remote cache hit"}
+    for layer in LAYERS:
+        assert sha256(published(d, layer, ".tar.zst")) == sha256(published(c, layer, ".tar.zst")), layer
+        assert published(d, layer, ".json").read_bytes() == published(c, layer, ".json").read_bytes()
+        assert tree(c, layer).is_dir()  # built with the default, --remote_download_toplevel
+        # Left in the cache: Bazel only materializes the tree's directories and its symlinks.
+        assert not [p for p in tree(d, layer).rglob("*") if p.is_file() and not p.is_symlink()], layer
+
+
+def test_pack_rerun_locally_on_a_tree_left_in_the_cache_keeps_symlinks(grpc_checkouts: dict[str, Any]) -> None:
+    """Building without the bytes, a Pack that reruns locally (here: the framework's archive format changes) gets
+    the Compose tree from the cache; its archive must hold the same members as the one packed from a local tree."""
+    d: Workspace = grpc_checkouts["d"]
+    build = d.path / "stacks" / "BUILD.bazel"
+    original = build.read_text()
+    build.write_text(
+        original.replace(
+            '    runtime = ":cpython3_11",\n', '    archive_format = "tar.gz",\n    runtime = ":cpython3_11",\n'
+        )
+    )
+    try:
+        log = build_logged(d, "tar_gz", f"--remote_cache={grpc_checkouts['cache']}", *DOWNLOAD_ARCHIVES)
+        assert executed(log) == {"VenvstacksPack": 1}  # Compose of the framework: a cache hit
+        repacked = members(published(d, "mlx", ".tar.gz"))
+        reference = members(published(grpc_checkouts["c"], "mlx", ".tar.zst"))
+        assert repacked.keys() == reference.keys()
+        lost = {name: kind for name, kind in reference.items() if repacked[name] != kind}
+        # Known: Bazel defines tree artifacts as regular files, so the prefetched tree has copies where Compose
+        # made symlinks (bazelbuild/bazel#16361); Pack must take symlinks from a manifest Compose writes.
+        assert all(kind.startswith("-> ") and repacked[name] == "file" for name, kind in lost.items()), lost
+        if lost:
+            pytest.xfail(f"{len(lost)} symlinks of the framework's tree archived as copies: {sorted(lost)[:3]}")
+    finally:
+        build.write_text(original)
