@@ -69,5 +69,14 @@ def copy_workspace(source: Path, dest: Path, output_base: Path) -> Workspace:
     return Workspace(dest, output_base)
 
 
+# The MLX example's layers: target name -> deployed name.
+MLX_LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
+
+
+def published(ws: Workspace, layer: str, suffix: str) -> Path:
+    """A published file of an MLX example layer for linux_x86_64: suffix `.tar.zst`, `.json`, ..."""
+    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{MLX_LAYERS[layer]}-linux_x86_64{suffix}"
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

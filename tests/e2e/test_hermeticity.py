@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 import zstandard
-from harness import BAZEL, EXAMPLES, Workspace, copy_workspace, read_json_stream
+from harness import BAZEL, EXAMPLES, MLX_LAYERS, Workspace, copy_workspace, read_json_stream
 
-LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
 RUNTIME_LAYER = "cpython3_11"
 # The interpreter every action runs: python-build-standalone 3.11 for the exec platform, from the module extension's
 # tool runtime repository (`rules_venvstacks~~venvstacks~` with Bazel 7's names, `rules_venvstacks++venvstacks+`
@@ -146,7 +145,7 @@ def findings(name: str, data: bytes, needles: list[bytes]) -> list[str]:
 def layer_name(bin_path: Path, path: Path) -> str:
     """The layer a file belongs to (its env_name first), for the runtime exception; "" for other outputs."""
     parts = path.relative_to(bin_path).parts
-    if len(parts) > 2 and parts[0] == "stacks" and parts[1].endswith(".layer") and parts[2] in LAYERS.values():
+    if len(parts) > 2 and parts[0] == "stacks" and parts[1].endswith(".layer") and parts[2] in MLX_LAYERS.values():
         return "/".join(parts[2:])
     return "<output>/" + "/".join(parts)
 
@@ -171,7 +170,7 @@ def test_no_output_contains_a_build_machine_path(offline: OfflineBuild) -> None:
                     continue
                 scanned += 1
                 problems += findings(layer_name(bin_path, path), path.read_bytes(), needles)
-    for layer, env_name in LAYERS.items():
+    for layer, env_name in MLX_LAYERS.items():
         archive = bin_path / "stacks" / f"{layer}.layer" / f"{env_name}-linux_x86_64.tar.zst"
         with (
             archive.open("rb") as raw,

@@ -13,9 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import zstandard
-from harness import EXAMPLES, ROOT, Workspace, copy_workspace, read_json_stream, sha256
+from harness import EXAMPLES, MLX_LAYERS, ROOT, Workspace, copy_workspace, published, read_json_stream, sha256
 
-LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
 SCHEMA = json.loads((ROOT / "python/stacktool/schemas/layer-metadata.schema.json").read_text())
 
 
@@ -28,10 +27,6 @@ def mlx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws.shutdown()
 
 
-def published(ws: Workspace, layer: str, suffix: str) -> Path:
-    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{LAYERS[layer]}-linux_x86_64{suffix}"
-
-
 def members(archive: Path) -> dict[str, tarfile.TarInfo]:
     with (
         archive.open("rb") as raw,
@@ -42,7 +37,7 @@ def members(archive: Path) -> dict[str, tarfile.TarInfo]:
 
 
 def test_build_publishes_every_layer_with_valid_metadata(mlx: Workspace) -> None:
-    for layer, env_name in LAYERS.items():
+    for layer, env_name in MLX_LAYERS.items():
         metadata = json.loads(published(mlx, layer, ".json").read_text())
         jsonschema.validate(metadata, SCHEMA)
         archive = published(mlx, layer, ".tar.zst")
@@ -101,14 +96,14 @@ def test_archives_deploy_with_their_postinstall_anywhere_and_move(mlx: Workspace
     """Unpack with plain tar + the postinstall script inside each archive; then move the tree and redo it."""
     deployed = tmp_path / "déployé avec espaces"
     deployed.mkdir()
-    for layer in LAYERS:
+    for layer in MLX_LAYERS:
         subprocess.run(
             ["tar", "--zstd", "-xf", str(published(mlx, layer, ".tar.zst")), "-C", str(deployed)], check=True
         )
 
     def postinstall_and_run(root: Path) -> str:
         python = root / "cpython3_11" / "bin" / "python3.11"
-        for env_name in LAYERS.values():
+        for env_name in MLX_LAYERS.values():
             subprocess.run([str(python), str(root / env_name / "postinstall.py")], check=True)
         app = root / "app-mlx_app" / "bin" / "python"
         env = {"PATH": "/usr/bin:/bin"}  # nothing of the build's environment
@@ -169,7 +164,7 @@ def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_pat
     other = copy_workspace(EXAMPLES / "mlx", tmp_path / "another" / "checkout", tmp_path / "other_output_base")
     try:
         other.bazel("build", "//stacks:mlx_app")
-        for layer in LAYERS:
+        for layer in MLX_LAYERS:
             assert sha256(published(other, layer, ".tar.zst")) == sha256(published(mlx, layer, ".tar.zst")), layer
             assert published(other, layer, ".json").read_bytes() == published(mlx, layer, ".json").read_bytes()
     finally:
@@ -178,7 +173,7 @@ def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_pat
 
 def test_no_absolute_build_paths_in_published_files(mlx: Workspace) -> None:
     build_paths = [str(mlx.path).encode(), str(mlx.output_base).encode()]
-    for layer in LAYERS:
+    for layer in MLX_LAYERS:
         # The home directory too, except in the runtime: the local test runtime is made from a CPython built
         # under /root/.pyenv, whose prefix its binaries still name (a real python-build-standalone names /install).
         needles = build_paths + ([] if layer == "cpython3_11" else [os.fsencode(Path.home())])

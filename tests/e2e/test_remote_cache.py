@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 import servers
 import zstandard
-from harness import EXAMPLES, Workspace, copy_workspace, read_json_stream, sha256
+from harness import EXAMPLES, MLX_LAYERS, Workspace, copy_workspace, published, read_json_stream, sha256
 
-LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
 MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksCompose", "VenvstacksPack"}
 FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
 # Build without the bytes, but fetch what a CI job publishes: the archives and their metadata.
@@ -27,13 +26,9 @@ FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
 DOWNLOAD_ARCHIVES = ["--remote_download_minimal", r"--remote_download_regex=.*\.layer/[^/]+\.(tar\.zst|tar\.gz|json)$"]
 
 
-def published(ws: Workspace, layer: str, suffix: str) -> Path:
-    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{LAYERS[layer]}-linux_x86_64{suffix}"
-
-
 def tree(ws: Workspace, layer: str) -> Path:
     """The layer's installed tree."""
-    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / LAYERS[layer]
+    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / MLX_LAYERS[layer]
 
 
 def build_logged(ws: Workspace, name: str, *args: str) -> list[dict[str, Any]]:
@@ -98,7 +93,7 @@ def checkouts(http_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def test_clean_checkout_elsewhere_executes_nothing_with_the_http_cache(checkouts: dict[str, Any]) -> None:
     cold = executed(checkouts["log_a"])
-    assert set(cold) == MNEMONICS and cold["VenvstacksPack"] == len(LAYERS), cold
+    assert set(cold) == MNEMONICS and cold["VenvstacksPack"] == len(MLX_LAYERS), cold
     warm = checkouts["log_b"]
     assert executed(warm) == {}, executed(warm)
     assert {e["runner"] for e in warm} == {"remote cache hit"}
@@ -107,7 +102,7 @@ def test_clean_checkout_elsewhere_executes_nothing_with_the_http_cache(checkouts
 
 def test_clean_checkout_elsewhere_gets_bit_identical_archives(checkouts: dict[str, Any]) -> None:
     a, b = checkouts["a"], checkouts["b"]
-    for layer in LAYERS:
+    for layer in MLX_LAYERS:
         assert sha256(published(b, layer, ".tar.zst")) == sha256(published(a, layer, ".tar.zst")), layer
         assert published(b, layer, ".json").read_bytes() == published(a, layer, ".json").read_bytes(), layer
 
@@ -159,7 +154,7 @@ def test_grpc_cache_clean_checkout_executes_nothing_and_downloads_only_archives(
     assert set(executed(grpc_checkouts["log_c"])) == MNEMONICS
     assert executed(grpc_checkouts["log_d"]) == {}
     assert {e["runner"] for e in grpc_checkouts["log_d"]} == {"remote cache hit"}
-    for layer in LAYERS:
+    for layer in MLX_LAYERS:
         assert sha256(published(d, layer, ".tar.zst")) == sha256(published(c, layer, ".tar.zst")), layer
         assert published(d, layer, ".json").read_bytes() == published(c, layer, ".json").read_bytes()
         assert tree(c, layer).is_dir()  # built with the default, --remote_download_toplevel

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 import servers
 import zstandard
-from harness import EXAMPLES, Workspace, copy_workspace, read_json_stream, sha256
+from harness import EXAMPLES, MLX_LAYERS, Workspace, copy_workspace, published, read_json_stream, sha256
 
-LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
 MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksCompose", "VenvstacksPack"}
 EXEC_PROPERTIES = {"OSFamily": "linux", "ISA": "x86-64"}
 # The pool's execution platform: the constraints of rules_venvstacks' linux_x86_64 (so the helper tool's Linux
@@ -30,10 +29,6 @@ platform(
     parents = ["@rules_venvstacks//platforms:linux_x86_64"],
 )
 """
-
-
-def published(ws: Workspace, layer: str, suffix: str) -> Path:
-    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{LAYERS[layer]}-linux_x86_64{suffix}"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +65,7 @@ def test_every_action_runs_on_the_remote_worker(remote: tuple[Workspace, list[di
     assert {e["mnemonic"] for e in log} == MNEMONICS
     assert [e for e in log if e["runner"] != "remote" or e.get("cacheHit")] == []
     counts = Counter(e["mnemonic"] for e in log)
-    assert counts["VenvstacksCompose"] == counts["VenvstacksPack"] == len(LAYERS)
+    assert counts["VenvstacksCompose"] == counts["VenvstacksPack"] == len(MLX_LAYERS)
     for entry in log:  # the pool's properties travel with every action
         properties = {p["name"]: p["value"] for p in entry["platform"]["properties"]}
         assert properties == EXEC_PROPERTIES, entry["mnemonic"]
@@ -106,7 +101,7 @@ def test_remote_outputs_are_bit_identical_to_a_local_build(
         # A tree-artifact input reaches a remote action with its symlinks dereferenced (Bazel defines tree artifacts
         # as regular files, bazelbuild/bazel#16361); Pack takes the symlinks from Compose's record, so the
         # archives are the local ones, bit for bit.
-        for layer in LAYERS:
+        for layer in MLX_LAYERS:
             assert sha256(published(ws, layer, ".tar.zst")) == sha256(published(local, layer, ".tar.zst")), layer
             assert published(ws, layer, ".json").read_bytes() == published(local, layer, ".json").read_bytes()
     finally:
@@ -121,6 +116,6 @@ def test_layer_tests_pass_on_the_remote_worker(remote: tuple[Workspace, list[dic
     assert "3 tests pass" in result.stdout + result.stderr, result.stderr[-4000:]
     spawns = read_json_stream(log)
     tests = [e for e in spawns if e["commandArgs"][0].endswith("/test-setup.sh")]
-    assert len(tests) == len(LAYERS)
+    assert len(tests) == len(MLX_LAYERS)
     # The tests and everything else this command ran (their XML reports), all on the worker.
     assert all(e["runner"] == "remote" and not e.get("cacheHit") for e in spawns), [e["runner"] for e in spawns]
