@@ -27,6 +27,7 @@ from stacktool.link import (
     shared_libraries,
     windows_venv_launchers,
 )
+from stacktool.platforms import platform
 from stacktool.staging import unstaged
 
 
@@ -140,7 +141,8 @@ def _venv_launchers(runtime_archive: Path) -> dict[str, bytes]:
 
 def compose(config: dict[str, Any], out: Path) -> None:
     """Builds the layer described by `config` (written by rules/private/layer.bzl) in the empty dir `out`."""
-    layout = Layout(config["python"], config["windows"])
+    target = platform(config["platform"])
+    layout = Layout(config["python"], target.is_windows)
     composer = Composer(out, {})
     env_name: str = config["env_name"]
     if config["kind"] == "runtime":
@@ -164,11 +166,10 @@ def compose(config: dict[str, Any], out: Path) -> None:
             for relative, data in _venv_launchers(Path(config["runtime_archive"])).items():
                 composer.add_bytes(relative, data, generated)
         else:
-            wrapper = python_wrapper(config["library_path_variable"])
-            composer.add_bytes("bin/python", wrapper.encode(), generated)
+            library_path = "DYLD_LIBRARY_PATH" if target.os == "macos" else "LD_LIBRARY_PATH"
+            composer.add_bytes("bin/python", python_wrapper(library_path).encode(), generated)
             for alias in ("python3", f"python{layout.python}"):
                 composer.add_symlink(f"bin/{alias}", "python", generated)
-        if not layout.windows:
             for name, path in shared_libraries(out, layout, config["dynlib_exclude"]).items():
                 composer.add_symlink(f"{DYNLIB_DIR}/{name}", os.path.relpath(path, DYNLIB_DIR), generated)
     layer_config = {

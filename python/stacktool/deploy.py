@@ -21,6 +21,7 @@ from stacktool.errors import UserError
 from stacktool.layout import Layout
 from stacktool.link import LAYER_CONFIG
 from stacktool.metadata import read_metadata, sha256_of
+from stacktool.platforms import platform
 
 
 class DeployError(UserError):
@@ -35,7 +36,7 @@ class DeployedLayer:
     @property
     def layout(self) -> Layout:
         python = ".".join(self.metadata["python"]["version"].split(".")[:2])
-        return Layout(python, self.metadata["platform"].startswith("win"))
+        return Layout(python, platform(self.metadata["platform"]).is_windows)
 
     @property
     def python(self) -> Path:

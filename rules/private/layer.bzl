@@ -145,11 +145,10 @@ def _app_modules(ctx, kind):
         entries += support
     return entries, launch
 
-def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
+def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs, runtime_info):
     tree, archive, metadata = outputs
     windows = TARGET_PLATFORMS[platform][0] == "@platforms//os:windows"
     modules, launch = _app_modules(ctx, kind)
-    runtime_info = locked.runtime_info if kind == "runtime" else runtime.runtime_info
 
     # A runtime layer is composed from its archive; a Windows layer takes its venv launcher from it.
     runtime_archive = locked.runtime_archive if kind == "runtime" else (runtime.runtime_archive if windows else None)
@@ -166,11 +165,9 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     ctx.actions.write(compose_config, json.encode_indent(common | {
         "runtime_archive": runtime_archive.path if runtime_archive else None,
         "dynlib_exclude": ctx.attr.dynlib_exclude,
-        "library_path_variable": "DYLD_LIBRARY_PATH" if platform.startswith("macosx") else "LD_LIBRARY_PATH",
         "modules": [{"dest": rel, "src": f.path} for rel, f in modules],
         "python": spec["python"],
         "wheels": [c | {"tree": w.tree.path} for c, w in zip(common["wheels"], locked.wheels)],
-        "windows": windows,
     }))
 
     # The tree's symlinks, recorded by compose for pack: a tree artifact can reach pack with its symlinks
@@ -240,18 +237,18 @@ def layer_impl(ctx, kind):
     archive = ctx.actions.declare_file("{}-{}.{}".format(prefix, platform or "unsupported", ctx.attr.archive_format))
     metadata = ctx.actions.declare_file("{}-{}.json".format(prefix, platform or "unsupported"))
     problem = _lock_problem(ctx, spec, locked, platform)
-    if problem:
-        _fail_action(ctx, [tree, archive, metadata], problem)
-    else:
-        _build_layer(ctx, kind, spec, runtime, lower, locked, platform, (tree, archive, metadata))
     if kind != "runtime":
-        runtime_info = runtime.runtime_info
+        runtime_info, runtime_archive = runtime.runtime_info, None
     elif problem:
         # No runtime.json without a usable lock: layers above take this layer's metadata instead, whose action
         # fails with the lock problem, so building them reports it too.
-        runtime_info = metadata
+        runtime_info, runtime_archive = metadata, None
     else:
-        runtime_info = locked.runtime_info
+        runtime_info, runtime_archive = locked.runtime_info, locked.runtime_archive
+    if problem:
+        _fail_action(ctx, [tree, archive, metadata], problem)
+    else:
+        _build_layer(ctx, kind, spec, runtime, lower, locked, platform, (tree, archive, metadata), runtime_info)
     info = LayerInfo(
         key = spec["key"],
         kind = kind,
@@ -260,7 +257,7 @@ def layer_impl(ctx, kind):
         runtime = runtime,
         lower = lower,
         runtime_info = runtime_info,
-        runtime_archive = locked.runtime_archive if kind == "runtime" and locked and not problem else None,
+        runtime_archive = runtime_archive,
         tree = tree,
         archive = archive,
         metadata = metadata,

@@ -127,7 +127,12 @@ def _tool_interpreter(rctx, archive):
     rctx.file("BUILD.bazel", """\
 package(default_visibility = ["//visibility:public"])
 
-exports_files([{interpreter}, "runtime.json"])
+exports_files(["runtime.json"])
+
+filegroup(
+    name = "interpreter",
+    srcs = [{interpreter}],
+)
 
 # What the helper tool's interpreter needs ({how}); installed packages are not part of it (it runs with -S).
 filegroup(

@@ -125,7 +125,6 @@ def _venvstacks_impl(mctx):
         uv = [r for r, w in zip(repos, tool_wheels) if w["name"] == "uv"]
         toolchains[platform] = {
             "constraints": TARGET_PLATFORMS[platform],
-            "interpreter": "python/python.exe" if platform.startswith("win") else "python/bin/python" + tools["python"],
             "runtime": _runtime_repo_name(tools["python"], platform, tool = True),
             "uv": uv[0],
             "wheels": [r for r, w in zip(repos, tool_wheels) if w["name"] != "uv"],

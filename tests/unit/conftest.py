@@ -121,7 +121,6 @@ def compose_config(
     modules: list[dict[str, str]] | None = None,
     launch_module: str | None = None,
     platform: str = "linux_x86_64",
-    windows: bool = False,
     dynlib_exclude: list[str] | None = None,
 ) -> dict[str, Any]:
     """The JSON config rules/private/layer.bzl writes for the compose verb (same fields)."""
@@ -135,10 +134,8 @@ def compose_config(
         "wheels": wheels or [],
         "runtime_archive": str(runtime_archive) if runtime_archive else None,
         "dynlib_exclude": dynlib_exclude or [],
-        "library_path_variable": "DYLD_LIBRARY_PATH" if platform.startswith("macosx") else "LD_LIBRARY_PATH",
         "modules": modules or [],
         "python": "3.11",
-        "windows": windows,
     }
 
 

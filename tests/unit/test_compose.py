@@ -281,7 +281,7 @@ def test_windows_layer(kit, wheels, tmp_path):
     out = tmp_path / "framework-w"
     wheel = kit.wheel_entry(wheels["wheel-0.45.1"], tree)
     run_compose(
-        kit, out, "framework-w", "framework", wheels=[wheel], platform="win_amd64", windows=True,
+        kit, out, "framework-w", "framework", wheels=[wheel], platform="win_amd64",
         runtime_archive=runtime,
     )  # fmt: skip
     assert (out / "Scripts" / "wheel.exe").is_file()
@@ -302,7 +302,7 @@ def test_windows_layer(kit, wheels, tmp_path):
 def test_windows_layer_needs_the_runtime_venv_launcher(kit, tmp_path):
     runtime = fake_runtime(tmp_path / "cpython-linux.tar.gz", {"bin/python3.11": b"#!/bin/sh\n"})
     with pytest.raises(ComposeError) as error:
-        run_compose(kit, tmp_path / "out", "framework-w", "framework", platform="win_amd64", windows=True,
+        run_compose(kit, tmp_path / "out", "framework-w", "framework", platform="win_amd64",
                     runtime_archive=runtime)  # fmt: skip
     message = str(error.value)
     assert message.startswith("cpython-linux.tar.gz has no Windows venv launcher")
