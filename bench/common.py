@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,15 +124,6 @@ def floor(layers: dict[str, tuple[Path | None, list[Path]]], work: Path) -> floa
     return timed(run)
 
 
-def stack_wheels(index_path: Path, platform_name: str) -> dict[str, list[Path]]:
-    """env_name -> wheel files (from the repository cache) of each layer in a lock index, for one platform."""
-    index = json.loads(index_path.read_text())
-    return {
-        entry["inputs"]["env_name"]: [cached_file(w["sha256"]) for w in entry["wheels"].get(platform_name, [])]
-        for entry in index["layers"].values()
-    }
-
-
 def local_runtime_archive(python: str) -> Path:
     root = subprocess.run([str(ROOT / "tools" / "bazel"), "--print-root"], capture_output=True, text=True).stdout
     found = sorted((Path(root.strip()) / "opt/venvstacks/runtimes").glob(f"cpython-{python}.*-install_only.tar.gz"))
@@ -148,8 +138,3 @@ def tempdir(prefix: str) -> Path:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-
-
-def unzip_size(wheel: Path) -> int:
-    with zipfile.ZipFile(wheel) as z:
-        return sum(i.file_size for i in z.infolist())
