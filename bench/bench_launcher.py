@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from common import ROOT, Report, Row, machine_facts, remove, tempdir, timed
+from common import ROOT, Report, Row, best_of, machine_facts, scratch, timed
 
 BAZEL = str(ROOT / "tools" / "bazel")
 
@@ -20,21 +20,18 @@ def main() -> int:
     report = Report("tools/bazel (offline Bazel launcher)", facts=machine_facts())
     root = subprocess.run([BAZEL, "--print-root"], capture_output=True, text=True, check=True).stdout.strip()
     direct = ["bwrap", "--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "/usr/bin/bazel", "--version"]
-    through = min(timed(lambda: subprocess.run([BAZEL, "version"], capture_output=True, check=True)) for _ in range(10))
-    inside = min(timed(lambda: subprocess.run(direct, capture_output=True, check=True)) for _ in range(10))
+    through = best_of(10, lambda: subprocess.run([BAZEL, "version"], capture_output=True, check=True))
+    inside = best_of(10, lambda: subprocess.run(direct, capture_output=True, check=True))
     report.add(Row("tools/bazel version (provisioned root)", through))
     report.add(Row("bazel --version run directly in the root", inside))
     report.add(Row("launcher overhead per call", through - inside, None, "< 1 s"))
-    cache = tempdir("bench-launcher-")
-    try:
+    with scratch("bench-launcher-") as cache:
         env = dict(os.environ, XDG_CACHE_HOME=str(cache))
         env.pop("BAZEL_REAL", None)
         provision = timed(
             lambda: subprocess.run([BAZEL, "version"], env=env, capture_output=True, check=True, cwd=cache)
         )
         report.add(Row("provision the root from nothing (incl. local runtimes)", provision))
-    finally:
-        remove(cache)
     report.save("launcher")
     return 0
 

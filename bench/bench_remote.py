@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import ROOT, Report, Row, Workspace, executed, fresh_workspace, machine_facts, remove, tempdir, timed
+from common import ROOT, Report, Row, Workspace, executed, fresh_workspace, machine_facts, scratch, timed
 
 EXAMPLE = ROOT / "examples" / "mlx"
 TARGET = "//stacks:mlx_app"
@@ -59,37 +59,39 @@ def clean_checkout_build(work: Path, name: str, *flags: str, vendor_to: Path | N
         ws.shutdown()
 
 
+def remote_cache_rows(report: Report, work: Path, url: str) -> None:
+    """The cold build that fills the empty remote cache at `url` (the reference), then clean checkouts using it."""
+    cache = f"--remote_cache={url}"
+    vendor = work / "vendor"
+    cold = clean_checkout_build(work, "cold", cache, vendor_to=vendor)
+    report.add(Row("cold build, empty remote cache (reference)", cold.build, 1.0, "", cold.note()))
+    report.add(Row("  its execution phase", cold.execution, 1.0))
+    for title, name, flags in (
+        ("warm cache, clean checkout (toplevel)", "toplevel", [cache]),
+        ("warm cache, clean checkout (minimal)", "minimal", [cache, "--remote_download_minimal"]),
+        (
+            "warm cache + vendored repositories (minimal)",
+            "vendored",
+            [cache, "--remote_download_minimal", f"--vendor_dir={vendor}"],
+        ),
+    ):
+        warm = clean_checkout_build(work, name, *flags)
+        report.add(Row(title, warm.build, warm.build / cold.build, "<= 0.10x", warm.note()))
+        report.add(Row("  its execution phase", warm.execution, warm.execution / cold.execution, "<= 0.10x"))
+
+
 def main() -> int:
     import servers  # tests/e2e/servers.py: on sys.path once common is imported
 
     report = Report(
         "Remote cache, MLX stack (examples/mlx), linux_x86_64, nginx WebDAV on loopback", facts=machine_facts()
     )
-    work = tempdir("bench-remote-")
-    try:
+    with scratch("bench-remote-") as work:
         clean_checkout_build(work, "warmup")  # fills the repository cache (downloads); not measured
         local = clean_checkout_build(work, "local")
         report.add(Row("cold build, no remote cache", local.build, None, "", local.note()))
         with servers.nginx_cache() as url:
-            cache = f"--remote_cache={url}"
-            vendor = work / "vendor"
-            cold = clean_checkout_build(work, "cold", cache, vendor_to=vendor)
-            report.add(Row("cold build, empty remote cache (reference)", cold.build, 1.0, "", cold.note()))
-            report.add(Row("  its execution phase", cold.execution, 1.0))
-            for title, name, flags in (
-                ("warm cache, clean checkout (toplevel)", "toplevel", [cache]),
-                ("warm cache, clean checkout (minimal)", "minimal", [cache, "--remote_download_minimal"]),
-                (
-                    "warm cache + vendored repositories (minimal)",
-                    "vendored",
-                    [cache, "--remote_download_minimal", f"--vendor_dir={vendor}"],
-                ),
-            ):
-                warm = clean_checkout_build(work, name, *flags)
-                report.add(Row(title, warm.build, warm.build / cold.build, "<= 0.10x", warm.note()))
-                report.add(Row("  its execution phase", warm.execution, warm.execution / cold.execution, "<= 0.10x"))
-    finally:
-        remove(work)
+            remote_cache_rows(report, work, url)
     report.save("remote")
     return 0
 

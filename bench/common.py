@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: timing, a Bazel workspace driver, the floor, and the report table."""
+"""Shared pieces of the benchmarks: timing, commands, sizes, a Bazel workspace driver, the floor, and the report
+table."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,21 @@ from stacktool.archive import write_archive  # noqa: E402
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rules_venvstacks"
 REPOSITORY_CACHE = CACHE / "bazel-output-root" / "cache" / "repos" / "v1" / "content_addressable" / "sha256"
+TOOLS = CACHE / "bench-tools"
+UV = Path(sys.executable).parent / "uv"
+MB = 1e6
 
 
 def timed(func: Callable[[], Any]) -> float:
+    """The wall time of one call of `func`, in seconds."""
     start = time.perf_counter()
     func()
     return time.perf_counter() - start
+
+
+def best_of(times: int, func: Callable[[], Any]) -> float:
+    """The shortest wall time of `times` calls of `func`, in seconds."""
+    return min(timed(func) for _ in range(times))
 
 
 @dataclass
@@ -132,9 +143,58 @@ def local_runtime_archive(python: str) -> Path:
     return found[-1]
 
 
-def tempdir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A new temporary directory, removed afterwards (also when the body raises)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        remove(path)
 
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def sh(cmd: list[str | Path], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 1800) -> str:
+    """Runs a command; returns its output, or raises with the command and the tail of its output."""
+    result = subprocess.run(
+        [str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(str(c) for c in cmd[:3])} ... exited with {result.returncode}:\n{tail}")
+    return result.stdout
+
+
+def starts(apps: dict[str, list[str | Path]], env: dict[str, str] | None = None) -> str:
+    """Starts each app (untimed); returns "" when all ran, else which did not and the last line of their error."""
+    failed = []
+    for app, command in apps.items():
+        try:
+            sh(command, env=env, timeout=300)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            failed.append(f"{app} does not start ({str(error).strip().splitlines()[-1]})")
+    return "; " + "; ".join(failed) if failed else ""
+
+
+def tool(requirement: str) -> Path:
+    """A private virtual environment with one tool from PyPI (made once, kept in the cache)."""
+    venv = TOOLS / requirement.replace("==", "-")
+    if not (venv / ".complete").exists():
+        remove(venv)
+        sh([UV, "venv", "--quiet", "--python", sys.executable, venv])
+        sh([UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", requirement])
+        (venv / ".complete").write_text(requirement)
+    return venv
+
+
+def tree_bytes(path: Path) -> int:
+    """Apparent size of the regular files below `path` (symlinks not followed)."""
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def mb(size: float) -> str:
+    """A size in bytes, as megabytes for the report's notes."""
+    return f"{size / MB:.1f} MB"

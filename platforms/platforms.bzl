@@ -1,11 +1,44 @@
-"""The target platforms rules_venvstacks builds layers for (venvstacks' platform names)."""
+"""The target platforms rules_venvstacks builds layers for, by their venvstacks names: one struct each.
 
-# name -> (constraint values). CPU names follow @platforms (arm64 is spelled aarch64 there).
-TARGET_PLATFORMS = {
-    "linux_aarch64": ["@platforms//os:linux", "@platforms//cpu:aarch64"],
-    "linux_x86_64": ["@platforms//os:linux", "@platforms//cpu:x86_64"],
-    "macosx_arm64": ["@platforms//os:macos", "@platforms//cpu:aarch64"],
-    "macosx_x86_64": ["@platforms//os:macos", "@platforms//cpu:x86_64"],
-    "win_amd64": ["@platforms//os:windows", "@platforms//cpu:x86_64"],
-    "win_arm64": ["@platforms//os:windows", "@platforms//cpu:aarch64"],
-}
+The helper tool's table (python/stacktool/platforms.py), the `platform` enum of the layer metadata schema and the
+keys of the python-build-standalone table (rules/private/pbs_runtimes.json) are held equal to this one by
+tests/e2e/test_platform_parity.py, which reads `//platforms:table`.
+"""
+
+def _platform(name, os, cpu):
+    return struct(
+        name = name,
+        os = os,
+        cpu = cpu,
+        constraints = ["@platforms//os:" + os, "@platforms//cpu:" + cpu],
+    )
+
+# name -> struct(name, os, cpu, constraints). `os` and `cpu` are @platforms' names (arm64 is `aarch64` there).
+TARGET_PLATFORMS = {p.name: p for p in [
+    _platform("linux_aarch64", "linux", "aarch64"),
+    _platform("linux_x86_64", "linux", "x86_64"),
+    _platform("macosx_arm64", "macos", "aarch64"),
+    _platform("macosx_x86_64", "macos", "x86_64"),
+    _platform("win_amd64", "windows", "x86_64"),
+    _platform("win_arm64", "windows", "aarch64"),
+]}
+
+# How repository rules see the host (`repository_ctx.os.name`, `.arch`) in @platforms' terms.
+_REPOSITORY_OS = {"linux": "linux", "mac os x": "macos"}
+_REPOSITORY_CPU = {"aarch64": "aarch64", "amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64"}
+
+def host_platform(repository_os):
+    """The supported platform a repository rule runs on, or None.
+
+    Args:
+      repository_os: `repository_ctx.os` (or `module_ctx.os`).
+
+    Returns:
+      The platform's struct from TARGET_PLATFORMS, or None when the host is none of them.
+    """
+    os = "windows" if repository_os.name.startswith("windows") else _REPOSITORY_OS.get(repository_os.name)
+    cpu = _REPOSITORY_CPU.get(repository_os.arch)
+    for platform in TARGET_PLATFORMS.values():
+        if (platform.os, platform.cpu) == (os, cpu):
+            return platform
+    return None

@@ -16,8 +16,8 @@ LayerInfo = provider(
         "spec": "dict: the layer's lock inputs, exactly as stack_lock writes them (see python/stacktool/spec.py).",
         "runtime": "LayerInfo of the runtime layer at the bottom of this layer's stack (None for a runtime).",
         "lower": "list of LayerInfo: every layer below this one, nearest first, the runtime last.",
-        "runtime_info": "File: JSON describing the runtime archive (python_version, file, sha256, origin).",
-        "runtime_archive": "File: the python-build-standalone archive (runtime layers; None when not locked).",
+        "runtime_record": "File: the RuntimeRecord (JSON, python/stacktool/contract.py) the runtime layer of this stack publishes for the layers above it.",
+        "venv_files": "File (directory): the files every virtual environment over that runtime starts with (its Windows venv launchers, the POSIX bin/python wrapper).",
         "tree": "File (directory): the installed layer.",
         "archive": "File: the layer's published archive.",
         "metadata": "File: the layer's metadata JSON (schema: python/stacktool/schemas/layer-metadata.schema.json).",
@@ -26,15 +26,15 @@ LayerInfo = provider(
 )
 
 LockedLayerInfo = provider(
-    doc = "What the lock index says about one layer, for the configured target platform (from the hub repository).",
+    doc = "What the lock index says about one layer for the configured target platform (from the hub repository).",
     fields = {
         "lock_label": "The stack_lock target that wrote the entry.",
         "inputs": "dict: the layer's spec at lock time; the layer is stale when its spec differs.",
         "pylock_sha256": "sha256 of the layer's pylock.<env>.toml when it was locked.",
         "platform": "The target platform's name when the lock covers it, else an empty string.",
-        "wheels": "list of struct(name, version, filename, sha256, tree): installed wheel trees for this platform.",
+        "wheels": "list of struct(name, version, filename, sha256, tree), by name: installed wheel trees for this platform.",
         "runtime_archive": "File: the python-build-standalone archive, for runtime layers (else None).",
-        "runtime_info": "File: JSON describing the runtime archive, for runtime layers (else None).",
+        "runtime_source": "File: runtime.json (a RuntimeSource: file, origin, python_version, sha256) of that archive, for runtime layers (else None).",
     },
 )
 

@@ -14,12 +14,17 @@ import shutil
 import sys
 from pathlib import Path
 
+from stacktool.contract import LayerSpec, StackSpec
 from stacktool.lock import Resolver, lock_stack
-from stacktool.spec import StackSpec, layer_from_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_PYTHON = "3.11"
-EXEC_PLATFORMS = ["linux_aarch64", "linux_x86_64", "macosx_arm64", "macosx_x86_64", "win_amd64"]
+
+
+def exec_platforms() -> tuple[str, ...]:
+    """The platforms the helper tool can run on: those with a python-build-standalone runtime of TOOL_PYTHON."""
+    pbs = json.loads((ROOT / "rules" / "private" / "pbs_runtimes.json").read_text())
+    return tuple(sorted(pbs["pythons"][TOOL_PYTHON]["sha256"]))
 
 
 def main() -> int:
@@ -28,19 +33,17 @@ def main() -> int:
         for line in (ROOT / "python" / "tool_requirements.in").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    layer = layer_from_json(
-        {
-            "key": "tools:stacktool",
-            "kind": "runtime",
-            "env_name": "stacktool",
-            "python": TOOL_PYTHON,
-            "requirements": requirements,
-            "lower": [],
-            "platforms": EXEC_PLATFORMS,
-            "pylock": "pylock.stacktool.toml",
-            "linux_target": "glibc@2.28",
-            "macosx_target": "12.0",
-        }
+    layer = LayerSpec(
+        key="tools:stacktool",
+        kind="runtime",
+        env_name="stacktool",
+        python=TOOL_PYTHON,
+        requirements=tuple(requirements),
+        lower=(),
+        platforms=exec_platforms(),
+        pylock="pylock.stacktool.toml",
+        linux_target="glibc@2.28",
+        macosx_target="12.0",
     )
     uv = shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv is None:

@@ -13,14 +13,11 @@ from stacktool.errors import UserError
 # Each verb imports what it needs when it runs: an action pays only for its own imports.
 
 
-def _read_json(path: str) -> dict:  # type: ignore[type-arg]
-    return json.loads(Path(path).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
 def cmd_lock(args: argparse.Namespace) -> int:
-    from stacktool import lock, spec
+    from stacktool import lock
+    from stacktool.contract import StackSpec
 
-    stack = spec.load_stack(Path(args.spec))
+    stack = StackSpec.load(Path(args.spec))
     out_dir = Path(args.out_dir)
     previous = lock.read_previous_index(out_dir / args.index_name)
     resolver = lock.Resolver(Path(args.uv), Path(sys.executable), tuple(args.uv_args))
@@ -42,19 +39,24 @@ def cmd_install_wheel(args: argparse.Namespace) -> int:
 
 def cmd_compose(args: argparse.Namespace) -> int:
     from stacktool.compose import compose, recorded_symlinks
+    from stacktool.contract import ComposeConfig, read_json, to_json
 
-    compose(_read_json(args.config), Path(args.out))
-    if args.symlinks:
-        text = json.dumps(recorded_symlinks(Path(args.out)), indent=1, sort_keys=True) + "\n"
-        Path(args.symlinks).write_text(text, encoding="utf-8")
+    config = read_json(ComposeConfig, Path(args.config))
+    runtime = compose(config, Path(args.out), Path(args.venv_files) if args.venv_files else None)
+    if args.runtime_record:
+        Path(args.runtime_record).write_text(to_json(runtime), encoding="utf-8")
+    text = json.dumps(recorded_symlinks(Path(args.out)), indent=1, sort_keys=True) + "\n"
+    Path(args.symlinks).write_text(text, encoding="utf-8")
     return 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
+    from stacktool.contract import PackConfig, read_json
     from stacktool.pack import pack_layer
 
     paths = (Path(args.tree), Path(args.archive), Path(args.metadata), Path(args.pylock))
-    pack_layer(*paths, _read_json(args.config), symlinks=_read_json(args.symlinks) if args.symlinks else None)
+    symlinks = json.loads(Path(args.symlinks).read_text(encoding="utf-8"))
+    pack_layer(*paths, read_json(PackConfig, Path(args.config)), symlinks=symlinks)
     return 0
 
 
@@ -70,7 +72,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from stacktool import deploy as deploy_mod
 
-    layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.deploy_dir), incremental=True)
+    metadata = [Path(m) for m in args.metadata]
+    deploy_dir = deploy_mod.run_directory(args.label, metadata[-1])
+    with deploy_mod.exclusive(deploy_dir):
+        layers = deploy_mod.deploy(metadata, deploy_dir, incremental=True)
     return deploy_mod.exec_layer(layers[-1], args.args[1:] if args.args[:1] == ["--"] else args.args)
 
 
@@ -110,21 +115,23 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(flag, required=True)
 
     p = verb("compose", cmd_compose, "build a layer's tree from its inputs' trees")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help="the layer's ComposeConfig (JSON)")
     p.add_argument("--out", required=True)
-    p.add_argument("--symlinks", help="write the tree's symlinks (JSON: relative path -> target) here, for pack")
+    p.add_argument("--symlinks", required=True, help="write the tree's symlinks (JSON: path -> target), for pack")
+    p.add_argument("--runtime-record", help="runtime layers: write the RuntimeRecord for the layers above here")
+    p.add_argument("--venv-files", help="runtime layers: write the files every venv over the runtime has here")
 
     p = verb("pack", cmd_pack, "write a layer's archive and metadata")
     for flag in ("--tree", "--archive", "--metadata", "--pylock", "--config"):
         p.add_argument(flag, required=True)
-    p.add_argument("--symlinks", help="the tree's symlinks as compose recorded them (the tree may be dereferenced)")
+    p.add_argument("--symlinks", required=True, help="the tree's symlinks as compose recorded them")
 
     p = verb("deploy", cmd_deploy, "unpack layers (metadata files, lowest first) into a directory and postinstall")
     p.add_argument("--to", required=True)
     p.add_argument("metadata", nargs="+")
 
     p = verb("run", cmd_run, "deploy (incrementally) and run the top layer")
-    p.add_argument("--deploy-dir", required=True)
+    p.add_argument("--label", required=True, help="the layer's label: with the workspace, it names the deploy dir")
     p.add_argument("--metadata", action="append", required=True)
     p.add_argument("args", nargs=argparse.REMAINDER)
 

@@ -1,5 +1,5 @@
-"""The compose verb: one layer's tree from its wheels' installed trees (and, for a runtime layer, its
-python-build-standalone archive), plus the files that chain it to its lower layers.
+"""The compose verb: one layer's tree from its wheels' installed trees, plus the files that chain it to its lower
+layers; a runtime layer's from its python-build-standalone archive, publishing what the layers above it need.
 
 Files are hard-linked from the wheels' trees (each wheel was extracted once, by its own install action), relative
 symlinks inside a tree stay symlinks, and two inputs that would write different content to one path are an error.
@@ -7,27 +7,40 @@ symlinks inside a tree stay symlinks, and two inputs that would write different 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from installer.records import parse_record_file
+
+from stacktool.contract import (
+    LAYER_RECORD,
+    RECORD_VERSION,
+    ComposeConfig,
+    LayerRecord,
+    Package,
+    RuntimeRecord,
+    RuntimeSource,
+    VenvLinks,
+    Wheel,
+    read_json,
+    to_json,
+)
 from stacktool.errors import UserError
 from stacktool.install import unpack_runtime
 from stacktool.layout import Layout
 from stacktool.link import (
+    BASE_PYTHON_LINK,
     DYNLIB_DIR,
     INJECTED,
-    LAYER_CONFIG,
+    LIBRARY_PATH_FILE,
     layers_path_files,
     python_wrapper,
     shared_libraries,
     windows_venv_launchers,
 )
-from stacktool.platforms import platform
+from stacktool.platforms import Platform, platform
 from stacktool.staging import unstaged
 
 
@@ -101,13 +114,12 @@ def recorded_symlinks(tree: Path) -> dict[str, str]:
     return {relative: os.readlink(path) for relative, path in _entries(tree) if path.is_symlink()}
 
 
-def import_names(tree: Path, layout: Layout) -> list[str]:
+def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
     """Top-level modules and packages a wheel's tree provides (from its RECORD), for import checks."""
     site = tree / layout.site_packages
     names: set[str] = set()
     for record in site.glob("*.dist-info/RECORD"):
-        for line in record.read_text(encoding="utf-8").splitlines():
-            path = line.split(",", 1)[0]
+        for path, _, _ in parse_record_file(record.read_text(encoding="utf-8").splitlines()):
             first, _, rest = path.partition("/")
             if rest:  # a directory: a package when its name is an identifier (not `x.libs`, `x.dist-info`)
                 name = first
@@ -117,71 +129,95 @@ def import_names(tree: Path, layout: Layout) -> list[str]:
                 continue
             if name.isidentifier() and name != "__pycache__" and (site / first).exists():
                 names.add(name)
-    return sorted(names)
+    return tuple(sorted(names))
 
 
-def _venv_launchers(runtime_archive: Path) -> dict[str, bytes]:
-    """The venv launcher executables of a Windows runtime archive, by their place in the layer."""
-    wanted = windows_venv_launchers()
-    found: dict[str, bytes] = {}
-    with tarfile.open(runtime_archive) as tar:
-        members = {m.name: m for m in tar.getmembers() if m.isfile()}
-        for relative, candidates in wanted.items():
-            member = next((members[c] for c in candidates if c in members), None)
-            if member is None:
+def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path) -> dict[str, str]:
+    """Writes into `venv_files` the files every virtual environment over the runtime in `out` starts with;
+    returns the symlinks it has too (a tree artifact may lose its symlinks, a record cannot)."""
+    if layout.windows:  # the runtime's venv launchers start its python.exe as the venv's python
+        for relative, candidates in windows_venv_launchers().items():
+            found = next((out / c for c in candidates if (out / c).is_file()), None)
+            if found is None:
                 raise ComposeError(
-                    f"{runtime_archive.name} has no Windows venv launcher ({' or '.join(candidates)}); "
-                    "is it a python-build-standalone install_only archive for Windows?"
+                    f"the runtime has no Windows venv launcher ({' or '.join(candidates)}); is its archive a "
+                    "python-build-standalone install_only archive for Windows?"
                 )
-            extracted = tar.extractfile(member)
-            assert extracted is not None
-            found[relative] = extracted.read()
-    return found
+            (venv_files / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(found, venv_files / relative)
+        return {}
+    wrapper = venv_files / "bin" / "python"
+    wrapper.parent.mkdir(parents=True)
+    wrapper.write_text(python_wrapper(target.library_path_variable), encoding="utf-8")
+    return {f"bin/{alias}": "python" for alias in ("python3", f"python{layout.python}")}
 
 
-def compose(config: dict[str, Any], out: Path) -> None:
-    """Builds the layer described by `config` (written by rules/private/layer.bzl) in the empty dir `out`."""
-    target = platform(config["platform"])
-    layout = Layout(config["python"], target.is_windows)
+def _compose_runtime(
+    config: ComposeConfig, out: Path, layout: Layout, composer: Composer, venv_files: Path
+) -> RuntimeRecord:
+    if config.runtime_archive is None or config.runtime_source is None:
+        raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source")
+    unpack_runtime(Path(config.runtime_archive), out, layout)
+    composer.adopt(f"runtime archive of {config.env_name}")
+    venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files)
+    return RuntimeRecord(layout.runtime_python, read_json(RuntimeSource, Path(config.runtime_source)), venv_symlinks)
+
+
+def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer) -> RuntimeRecord:
+    """The files that make a framework or application layer a virtual environment over its lower layers."""
+    if config.runtime_record is None or config.venv_files is None:
+        raise ComposeError(f"{config.env_name}: a layer over a runtime needs runtime_record and venv_files")
+    runtime = read_json(RuntimeRecord, Path(config.runtime_record))
+    generated = f"rules_venvstacks ({config.env_name})"
+    composer.add_tree(Path(config.venv_files), f"venv files of runtime layer {config.runtime}")
+    for relative, target in sorted(runtime.venv_symlinks.items()):
+        composer.add_symlink(relative, target, generated)
+    for relative, data in layers_path_files(layout, list(config.lower)).items():
+        composer.add_bytes(relative, data, generated)
+    for name, path in shared_libraries(out, layout, list(config.dynlib_exclude)).items():
+        composer.add_symlink(f"{DYNLIB_DIR}/{name}", os.path.relpath(path, DYNLIB_DIR), generated)
+    return runtime
+
+
+def _package(wheel: Wheel, layout: Layout) -> Package:
+    return Package(wheel.name, wheel.version, wheel.filename, wheel.sha256, import_names(Path(wheel.tree), layout))
+
+
+def compose(config: ComposeConfig, out: Path, venv_files: Path | None = None) -> RuntimeRecord:
+    """Builds the layer described by `config` in the empty directory `out`; returns the runtime's record (for a
+    runtime layer, the record it publishes, its venv files written into `venv_files`)."""
+    layout = Layout(config.python, platform(config.platform).is_windows)
     composer = Composer(out, {})
-    env_name: str = config["env_name"]
-    if config["kind"] == "runtime":
-        unpack_runtime(Path(config["runtime_archive"]), out, layout)
-        composer.adopt(f"runtime archive of {env_name}")
-    packages = []
-    for wheel in config["wheels"]:
-        tree = Path(wheel["tree"])
-        composer.add_tree(tree, wheel["filename"])
-        packages.append(
-            {"name": wheel["name"], "version": wheel["version"], "import_names": import_names(tree, layout)}
-        )
-    for module in config["modules"]:
-        composer.add_file(f"{layout.site_packages}/{module['dest']}", Path(module["src"]), module["src"])
-    generated = f"rules_venvstacks ({env_name})"
-    lower: list[str] = config["lower"]
-    if config["kind"] != "runtime":
-        for relative, data in layers_path_files(layout, lower).items():
-            composer.add_bytes(relative, data, generated)
-        if layout.windows:
-            for relative, data in _venv_launchers(Path(config["runtime_archive"])).items():
-                composer.add_bytes(relative, data, generated)
-        else:
-            library_path = "DYLD_LIBRARY_PATH" if target.os == "macos" else "LD_LIBRARY_PATH"
-            composer.add_bytes("bin/python", python_wrapper(library_path).encode(), generated)
-            for alias in ("python3", f"python{layout.python}"):
-                composer.add_symlink(f"bin/{alias}", "python", generated)
-            for name, path in shared_libraries(out, layout, config["dynlib_exclude"]).items():
-                composer.add_symlink(f"{DYNLIB_DIR}/{name}", os.path.relpath(path, DYNLIB_DIR), generated)
-    layer_config = {
-        "env_name": env_name,
-        "kind": config["kind"],
-        "python": layout.python,
-        "platform": config["platform"],
-        "windows": layout.windows,
-        "runtime": config["runtime"],
-        "lower": lower,
-        "launch_module": config["launch_module"],
-        "packages": packages,
-    }
-    composer.add_bytes(LAYER_CONFIG, (json.dumps(layer_config, indent=1, sort_keys=True) + "\n").encode(), generated)
+    runtime = None
+    if config.kind == "runtime":
+        if venv_files is None:
+            raise ComposeError(f"{config.env_name}: composing a runtime layer needs a venv_files directory")
+        runtime = _compose_runtime(config, out, layout, composer, venv_files)
+    for wheel in config.wheels:
+        composer.add_tree(Path(wheel.tree), wheel.filename)
+    for module in config.modules:
+        composer.add_file(f"{layout.site_packages}/{module.dest}", Path(module.src), module.src)
+    if runtime is None:
+        runtime = _chain(config, out, layout, composer)
+    posix_venv = config.kind != "runtime" and not layout.windows
+    record = LayerRecord(
+        record_version=RECORD_VERSION,
+        env_name=config.env_name,
+        kind=config.kind,
+        platform=config.platform,
+        python=config.python,
+        runtime=config.runtime,
+        runtime_interpreter=runtime.interpreter,
+        runtime_source=runtime.source,
+        lower=config.lower,
+        launch_module=config.launch_module,
+        interpreter=layout.runtime_python if config.kind == "runtime" else layout.layer_python,
+        site_packages=layout.site_packages,
+        dynlib_dir=DYNLIB_DIR,
+        venv_links=VenvLinks(BASE_PYTHON_LINK, LIBRARY_PATH_FILE) if posix_venv else None,
+        packages=tuple(_package(wheel, layout) for wheel in config.wheels),
+    )
+    generated = f"rules_venvstacks ({config.env_name})"
+    composer.add_bytes(LAYER_RECORD, to_json(record).encode(), generated)
     composer.add_bytes("postinstall.py", (INJECTED / "postinstall.py").read_bytes(), generated)
+    return runtime

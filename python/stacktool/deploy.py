@@ -7,21 +7,23 @@ metadata, extracts it safely (nothing outside the layer's own directory, no part
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stacktool.archive import extract_archive
+from stacktool.contract import LAYER_RECORD, LayerRecord, read_json
+from stacktool.digest import sha256_of
 from stacktool.errors import UserError
-from stacktool.layout import Layout
-from stacktool.link import LAYER_CONFIG
-from stacktool.metadata import read_metadata, sha256_of
-from stacktool.platforms import platform
+from stacktool.metadata import read_metadata
 
 
 class DeployError(UserError):
@@ -34,20 +36,13 @@ class DeployedLayer:
     metadata: dict[str, Any]
 
     @property
-    def layout(self) -> Layout:
-        python = ".".join(self.metadata["python"]["version"].split(".")[:2])
-        return Layout(python, platform(self.metadata["platform"]).is_windows)
+    def record(self) -> LayerRecord:
+        return read_json(LayerRecord, self.path / LAYER_RECORD)
 
     @property
     def python(self) -> Path:
         """The interpreter to run this layer with."""
-        if self.metadata["kind"] == "runtime":
-            return self.path / self.layout.runtime_python
-        return self.path / self.layout.layer_python
-
-    def config(self) -> dict[str, Any]:
-        config: dict[str, Any] = json.loads((self.path / LAYER_CONFIG).read_text(encoding="utf-8"))
-        return config
+        return self.path / self.record.interpreter
 
 
 def _unpack(metadata_file: Path, dest: Path, incremental: bool) -> DeployedLayer:
@@ -93,6 +88,29 @@ def deploy(metadata_files: list[Path], dest: Path, incremental: bool = False) ->
     return layers
 
 
+def run_directory(label: str, top_metadata: Path) -> Path:
+    """Where `bazel run <label>` deploys its stack: one directory per workspace, target and platform, below
+    $VENVSTACKS_RUN_DIR (default: ~/.cache/rules_venvstacks/run), so that checkouts never share one."""
+    metadata = read_metadata(top_metadata)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = Path(os.environ.get("VENVSTACKS_RUN_DIR") or cache / "rules_venvstacks" / "run")
+    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", "")
+    key = hashlib.sha256("\0".join((workspace, label, metadata["platform"])).encode()).hexdigest()[:16]
+    return base / f"{metadata['env_name']}-{key}"
+
+
+@contextmanager
+def exclusive(deploy_dir: Path) -> Iterator[None]:
+    """Holds a lock on `deploy_dir` (released at the latest when the process execs or exits)."""
+    deploy_dir.parent.mkdir(parents=True, exist_ok=True)
+    with (deploy_dir.parent / f".{deploy_dir.name}.lock").open("w") as lock:
+        if os.name == "posix":  # Windows: no advisory locks in the standard library; runs are not serialized there
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def exec_layer(layer: DeployedLayer, args: list[str]) -> int:
     """Runs the layer's python (applications: their launch module) with `args`; returns the exit status."""
     launch = layer.metadata["launch_module"]
@@ -122,7 +140,7 @@ def check(layers: list[DeployedLayer], launch_args: list[str]) -> list[str]:
     Returns the failures (empty when all is well).
     """
     top = layers[-1]
-    names = sorted({n for layer in layers for p in layer.config()["packages"] for n in p["import_names"]})
+    names = sorted({n for layer in layers for p in layer.record.packages for n in p.import_names})
     failures = []
     result = subprocess.run([str(top.python), "-c", _IMPORT_CHECK, *names], capture_output=True, text=True, check=False)
     if result.returncode != 0:

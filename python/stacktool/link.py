@@ -23,8 +23,8 @@ from stacktool.layout import Layout
 
 DYNLIB_DIR = "share/venv/dynlib"
 WINDOWS_DLL_DIR = "Library/bin"  # where Windows layers keep DLLs for the layers above (venvstacks' convention)
-LAYER_CONFIG = "share/venvstacks/layer.json"
 LIBRARY_PATH_FILE = "share/venvstacks/library_path"
+BASE_PYTHON_LINK = "bin/python_"  # written by postinstall.py: the runtime's interpreter, which bin/python runs
 INJECTED = Path(__file__).resolve().parent / "injected"
 
 
@@ -46,14 +46,14 @@ def python_wrapper(var: str) -> str:
     """
     return (
         "#!/usr/bin/env bash\n"
-        "# This layer's python (rules_venvstacks): the runtime's interpreter (bin/python_, linked by postinstall.py)\n"
-        "# started as this virtual environment's python, with lower layers' shared libraries findable.\n"
+        f"# This layer's python (rules_venvstacks): the runtime's interpreter ({BASE_PYTHON_LINK}, linked by\n"
+        "# postinstall.py) started as this virtual environment's python, with lower layers' libraries findable.\n"
         'bin_dir=$(cd -- "$(dirname -- "$(realpath -- "$0")")" && pwd)\n'
         "lib_path=\n"
         f'library_path_file="$bin_dir/../{LIBRARY_PATH_FILE}"\n'
         'if [ -r "$library_path_file" ]; then read -r lib_path <"$library_path_file" || true; fi\n'
         f'if [ -n "$lib_path" ]; then export {var}=${{{var}:+${var}:}}$lib_path; fi\n'
-        'exec -a "$bin_dir/python" "$bin_dir/python_" "$@"\n'
+        f'exec -a "$bin_dir/python" "$bin_dir/{BASE_PYTHON_LINK.removeprefix("bin/")}" "$@"\n'
     )
 
 
@@ -100,11 +100,11 @@ def shared_libraries(tree: Path, layout: Layout, exclude: list[str]) -> dict[str
 
 
 def windows_venv_launchers() -> dict[str, tuple[str, ...]]:
-    """Scripts/<name> -> where the runtime archive (PBS layout, under `python/`) may hold it, newest layout first.
+    """Scripts/<name> -> where a Windows runtime layer may hold it, newest layout first.
 
     CPython 3.13 ships `venvlauncher.exe`/`venvwlauncher.exe`; older versions `python.exe`/`pythonw.exe`.
     """
-    base = "python/Lib/venv/scripts/nt"
+    base = "Lib/venv/scripts/nt"
     return {
         "Scripts/python.exe": (f"{base}/venvlauncher.exe", f"{base}/python.exe"),
         "Scripts/pythonw.exe": (f"{base}/venvwlauncher.exe", f"{base}/pythonw.exe"),

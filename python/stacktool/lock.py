@@ -18,10 +18,10 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from stacktool.contract import LayerSpec, StackSpec
 from stacktool.errors import UserError
 from stacktool.platforms import Platform
 from stacktool.pylock import LayerLock, LockedPackage, read_uv_lock, render_layer_lock, render_uv_preferences
-from stacktool.spec import LayerSpec, StackSpec
 from stacktool.wheel_choice import NoWheelError, WheelFile, choose_wheel
 
 INDEX_VERSION = 1
@@ -121,7 +121,7 @@ def lock_stack(stack: StackSpec, resolver: Resolver, previous_index: dict[str, A
     # Per layer and platform: canonical name -> (version, env name of the layer that installs it).
     provided: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
     files: dict[str, str] = {}
-    index: dict[str, Any] = {"version": INDEX_VERSION, "lock": stack.lock_label, "layers": {}}
+    index: dict[str, Any] = {"version": INDEX_VERSION, "lock": stack.lock, "layers": {}}
     for layer in stack.layers:
         platforms = layer.target_platforms()
         target = layer.target()

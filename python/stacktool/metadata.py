@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import cache
 from pathlib import Path
@@ -29,14 +28,6 @@ def validate(metadata: dict[str, Any], where: str) -> None:
     if errors:
         details = "; ".join(f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors)
         raise MetadataError(f"{where} does not match {SCHEMA_PATH.name}: {details}")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_metadata(metadata: dict[str, Any], path: Path) -> None:

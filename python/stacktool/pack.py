@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from stacktool.archive import write_archive
+from stacktool.contract import LAYER_RECORD, LayerRecord, PackConfig, read_json
+from stacktool.digest import sha256_of
 from stacktool.errors import UserError
-from stacktool.metadata import sha256_of, write_metadata
+from stacktool.metadata import write_metadata
 
 
 class PackError(UserError):
@@ -20,41 +20,41 @@ def pack_layer(
     archive: Path,
     metadata_path: Path,
     pylock: Path,
-    config: dict[str, Any],
+    config: PackConfig,
     symlinks: dict[str, str] | None = None,
 ) -> None:
     """Writes `archive` (top directory: the layer's env_name) and `metadata_path` for the layer in `tree`;
     `symlinks` (from compose) are archived as symlinks however the tree was staged."""
     lock_sha256 = sha256_of(pylock)
-    if lock_sha256 != config["pylock_sha256"]:
+    if lock_sha256 != config.pylock_sha256:
         raise PackError(
-            f"{pylock.name} changed after {config['lock_label']} wrote the lock index; run "
-            f"`bazel run {config['lock_label']}` instead of editing lock files"
+            f"{pylock.name} changed after {config.lock_label} wrote the lock index; run "
+            f"`bazel run {config.lock_label}` instead of editing lock files"
         )
-    write_archive(tree, archive, top=config["env_name"], fmt=config["archive_format"], symlinks=symlinks)
-    runtime = json.loads(Path(config["runtime_info"]).read_text(encoding="utf-8"))
+    record = read_json(LayerRecord, tree / LAYER_RECORD)
+    write_archive(tree, archive, top=record.env_name, fmt=config.archive_format, symlinks=symlinks)
+    source = record.runtime_source
     metadata = {
         "metadata_version": 1,
-        "layer_name": config["layer_name"],
-        "label": config["label"],
-        "env_name": config["env_name"],
-        "kind": config["kind"],
-        "platform": config["platform"],
+        "layer_name": config.layer_name,
+        "label": config.label,
+        "env_name": record.env_name,
+        "kind": record.kind,
+        "platform": record.platform,
         "python": {
             "implementation": "cpython",
-            "version": runtime["python_version"],
-            "runtime_archive": {"file": runtime["file"], "sha256": runtime["sha256"], "origin": runtime["origin"]},
+            "version": source.python_version,
+            "runtime_archive": {"file": source.file, "sha256": source.sha256, "origin": source.origin},
         },
-        "runtime_layer": config["runtime"],
-        "lower_layers": config["lower"],
-        "launch_module": config["launch_module"],
+        "runtime_layer": record.runtime,
+        "lower_layers": list(record.lower),
+        "launch_module": record.launch_module,
         "packages": [
-            {"name": w["name"], "version": w["version"], "wheel": w["filename"], "sha256": w["sha256"]}
-            for w in config["wheels"]
+            {"name": p.name, "version": p.version, "wheel": p.wheel, "sha256": p.sha256} for p in record.packages
         ],
         "archive": {
             "name": archive.name,
-            "format": config["archive_format"],
+            "format": config.archive_format,
             "sha256": sha256_of(archive),
             "size": archive.stat().st_size,
         },

@@ -33,6 +33,11 @@ class Platform:
         return {"linux": "linux", "macos": "darwin", "windows": "win32"}[self.os]
 
     @property
+    def library_path_variable(self) -> str:
+        """The variable the dynamic loader reads extra library directories from (Linux and macOS)."""
+        return "DYLD_LIBRARY_PATH" if self.os == "macos" else "LD_LIBRARY_PATH"
+
+    @property
     def marker(self) -> str:
         """A PEP 508 marker that is true exactly on this platform."""
         return f"sys_platform == '{self.sys_platform}' and platform_machine == '{self.machine}'"
@@ -79,28 +84,24 @@ class Platform:
 
 @dataclass(frozen=True)
 class DeploymentTarget:
-    """The oldest OS a layer must run on: glibc for Linux (`linux_target`), macOS version (`macosx_target`)."""
+    """The oldest OS a layer must run on: glibc for Linux (`linux_target`), macOS version (`macosx_target`).
 
-    glibc: tuple[int, int] = (2, 28)
-    macos: tuple[int, int] = (13, 0)
+    The defaults are the layer rules' (rules/private/layer.bzl): every spec Bazel writes carries both values.
+    """
+
+    glibc: tuple[int, int]
+    macos: tuple[int, int]
 
     @classmethod
     def parse(cls, linux_target: str, macosx_target: str) -> DeploymentTarget:
-        """From venvstacks' spellings: `glibc@2.35` (or `glibc`) and `14.0`; empty strings mean the defaults."""
-        default = cls()
-        glibc = default.glibc
-        if linux_target and linux_target != "glibc":
-            match = re.fullmatch(r"glibc@(\d+)\.(\d+)", linux_target)
-            if not match:
-                raise PlatformError(f"linux_target {linux_target!r} is not of the form 'glibc@X.Y' (e.g. 'glibc@2.35')")
-            glibc = (int(match[1]), int(match[2]))
-        macos = default.macos
-        if macosx_target:
-            match = re.fullmatch(r"(\d+)(?:\.(\d+))?", macosx_target)
-            if not match:
-                raise PlatformError(f"macosx_target {macosx_target!r} is not a macOS version such as '14.0'")
-            macos = (int(match[1]), int(match[2] or 0))
-        return cls(glibc=glibc, macos=macos)
+        """From venvstacks' spellings: `glibc@2.35` and `14.0` (or `14`)."""
+        glibc = re.fullmatch(r"glibc@(\d+)\.(\d+)", linux_target)
+        if not glibc:
+            raise PlatformError(f"linux_target {linux_target!r} is not of the form 'glibc@X.Y' (e.g. 'glibc@2.35')")
+        macos = re.fullmatch(r"(\d+)(?:\.(\d+))?", macosx_target)
+        if not macos:
+            raise PlatformError(f"macosx_target {macosx_target!r} is not a macOS version such as '14.0'")
+        return cls(glibc=(int(glibc[1]), int(glibc[2])), macos=(int(macos[1]), int(macos[2] or 0)))
 
     @property
     def macos_version(self) -> str:

@@ -3,7 +3,9 @@
 Per layer and target platform, two actions: `compose` (the layer's tree from its wheels' installed trees, a runtime
 layer's from its python-build-standalone archive too, plus the files that chain it to its lower layers) and `pack`
 (the deterministic archive and the metadata JSON). Wheels are installed by their own actions (installed_wheel.bzl),
-shared by every layer that uses them.
+shared by every layer that uses them. A runtime layer's compose also publishes what the layers above it need (its
+RuntimeRecord and venv files), so nothing here depends on the target's OS. The JSON files handed to the actions are
+the records of python/stacktool/contract.py, field for field.
 
 A layer whose lock entry is missing or stale still analyzes (so `bazel run` of the lock target works); building
 it fails with one message naming the lock target to run.
@@ -105,8 +107,6 @@ def _lock_problem(ctx, spec, locked, platform):
     if locked.inputs != spec:
         changed = sorted([k for k in spec if spec[k] != locked.inputs.get(k)])
         return "{} changed since it was locked ({} differ): {}".format(label, ", ".join(changed), run)
-    if not locked.platform:
-        return "the lock of {} has no entry for {}: {}".format(label, platform, run)
     if len(ctx.files.pylock) != 1:
         return "{} is missing: {}".format(spec["pylock"], run)
     return None
@@ -133,6 +133,7 @@ def _modules(ctx, files, attribute):
     return entries, top
 
 def _app_modules(ctx, kind):
+    """(destination, file) of the launch and support modules, and the launch module's name."""
     if kind != "application":
         return [], None
     entries, launch = _modules(ctx, ctx.files.launch_module, "launch_module")
@@ -145,51 +146,60 @@ def _app_modules(ctx, kind):
         entries += support
     return entries, launch
 
-def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs, runtime_info):
-    tree, archive, metadata = outputs
-    windows = TARGET_PLATFORMS[platform][0] == "@platforms//os:windows"
+def _compose_config(ctx, kind, spec, runtime, lower, locked, platform):
+    """The ComposeConfig (python/stacktool/contract.py) and the compose action's inputs."""
     modules, launch = _app_modules(ctx, kind)
-
-    # A runtime layer is composed from its archive; a Windows layer takes its venv launcher from it.
-    runtime_archive = locked.runtime_archive if kind == "runtime" else (runtime.runtime_archive if windows else None)
-    common = {
+    config = {
+        "dynlib_exclude": ctx.attr.dynlib_exclude,
         "env_name": spec["env_name"],
         "kind": kind,
         "launch_module": launch,
         "lower": [below.env_name for below in lower],
-        "platform": platform,
-        "runtime": spec["env_name"] if kind == "runtime" else runtime.env_name,
-        "wheels": [{"filename": w.filename, "name": w.name, "sha256": w.sha256, "version": w.version} for w in locked.wheels],
-    }
-    compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
-    ctx.actions.write(compose_config, json.encode_indent(common | {
-        "runtime_archive": runtime_archive.path if runtime_archive else None,
-        "dynlib_exclude": ctx.attr.dynlib_exclude,
         "modules": [{"dest": rel, "src": f.path} for rel, f in modules],
+        "platform": platform,
         "python": spec["python"],
-        "wheels": [c | {"tree": w.tree.path} for c, w in zip(common["wheels"], locked.wheels)],
-    }))
+        "runtime": spec["env_name"] if kind == "runtime" else runtime.env_name,
+        "runtime_archive": None,
+        "runtime_record": None,
+        "runtime_source": None,
+        "venv_files": None,
+        "wheels": [{"filename": w.filename, "name": w.name, "sha256": w.sha256, "tree": w.tree.path, "version": w.version} for w in locked.wheels],
+    }
+    inputs = [w.tree for w in locked.wheels] + [f for _, f in modules]
+    if kind == "runtime":
+        config |= {"runtime_archive": locked.runtime_archive.path, "runtime_source": locked.runtime_source.path}
+        inputs += [locked.runtime_archive, locked.runtime_source]
+    else:
+        config |= {"runtime_record": runtime.runtime_record.path, "venv_files": runtime.venv_files.path}
+        inputs += [runtime.runtime_record, runtime.venv_files]
+    return config, inputs
 
-    # The tree's symlinks, recorded by compose for pack: a tree artifact can reach pack with its symlinks
-    # dereferenced (Bazel defines tree artifacts as regular files; remote execution, building without the bytes).
-    symlinks = ctx.actions.declare_file(ctx.label.name + ".layer/symlinks.json")
+def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
+    tree, symlinks, archive, metadata, runtime_record, venv_files = outputs
+    config, inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform)
+    compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
+    ctx.actions.write(compose_config, json.encode_indent(config))
     args = ctx.actions.args()
     args.add("--config", compose_config)
     args.add("--out", tree.path)
+
+    # The tree's symlinks, recorded by compose for pack: a tree artifact can reach pack with its symlinks
+    # dereferenced (Bazel defines tree artifacts as regular files; remote execution, building without the bytes).
     args.add("--symlinks", symlinks)
-    inputs = [compose_config] + [w.tree for w in locked.wheels] + [f for _, f in modules]
-    if runtime_archive:
-        inputs.append(runtime_archive)
-    run_stacktool(ctx, "compose", args, inputs, [tree, symlinks], "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
+    compose_outputs = [tree, symlinks]
+    if kind == "runtime":
+        args.add("--runtime-record", runtime_record)
+        args.add("--venv-files", venv_files.path)
+        compose_outputs += [runtime_record, venv_files]
+    run_stacktool(ctx, "compose", args, [compose_config] + inputs, compose_outputs, "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
 
     pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
-    ctx.actions.write(pack_config, json.encode_indent(common | {
+    ctx.actions.write(pack_config, json.encode_indent({
         "archive_format": ctx.attr.archive_format,
         "label": "//" + spec["key"],
         "layer_name": ctx.label.name,
         "lock_label": locked.lock_label,
         "pylock_sha256": locked.pylock_sha256,
-        "runtime_info": runtime_info.path,
     }))
     args = ctx.actions.args()
     args.add("--tree", tree.path)
@@ -198,7 +208,7 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs, run
     args.add("--pylock", ctx.files.pylock[0])
     args.add("--config", pack_config)
     args.add("--symlinks", symlinks)
-    inputs = [tree, symlinks, pack_config, ctx.files.pylock[0], runtime_info]
+    inputs = [tree, symlinks, pack_config, ctx.files.pylock[0]]
     run_stacktool(ctx, "pack", args, inputs, [archive, metadata], "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform))
 
 def _run_script(ctx, layer_info):
@@ -209,10 +219,7 @@ def _run_script(ctx, layer_info):
         "# bazel run {}: deploys the stack's archives (incrementally) and runs the layer.".format(ctx.label),
         "set -euo pipefail",
         RUNFILES_PRELUDE,
-        "deploy_dir=${{VENVSTACKS_RUN_DIR:-${{XDG_CACHE_HOME:-$HOME/.cache}}/rules_venvstacks/run}}/{}".format(
-            "{}-{}".format(layer_info.env_name, hash(str(ctx.label)) % 1000000007),
-        ),
-        'exec {} run --deploy-dir "$deploy_dir" {} -- "$@"'.format(stacktool_command(ctx), metadata),
+        'exec {} run --label {} {} -- "$@"'.format(stacktool_command(ctx), repr(str(ctx.label)), metadata),
         "",
     ]), is_executable = True)
     return script
@@ -234,21 +241,21 @@ def layer_impl(ctx, kind):
     locked = ctx.attr.lock[LockedLayerInfo] if ctx.attr.lock else None
     prefix = "{}.layer/{}".format(ctx.label.name, spec["env_name"])
     tree = ctx.actions.declare_directory(prefix)
+    symlinks = ctx.actions.declare_file(ctx.label.name + ".layer/symlinks.json")
     archive = ctx.actions.declare_file("{}-{}.{}".format(prefix, platform or "unsupported", ctx.attr.archive_format))
     metadata = ctx.actions.declare_file("{}-{}.json".format(prefix, platform or "unsupported"))
+    if kind == "runtime":
+        runtime_record = ctx.actions.declare_file(ctx.label.name + ".layer/runtime_record.json")
+        venv_files = ctx.actions.declare_directory(ctx.label.name + ".layer/venv_files")
+    else:
+        runtime_record, venv_files = runtime.runtime_record, runtime.venv_files
+    outputs = [tree, symlinks, archive, metadata, runtime_record, venv_files]
     problem = _lock_problem(ctx, spec, locked, platform)
-    if kind != "runtime":
-        runtime_info, runtime_archive = runtime.runtime_info, None
-    elif problem:
-        # No runtime.json without a usable lock: layers above take this layer's metadata instead, whose action
-        # fails with the lock problem, so building them reports it too.
-        runtime_info, runtime_archive = metadata, None
-    else:
-        runtime_info, runtime_archive = locked.runtime_info, locked.runtime_archive
     if problem:
-        _fail_action(ctx, [tree, archive, metadata], problem)
+        # Layers above a runtime layer that cannot be built take its record, so building them reports it too.
+        _fail_action(ctx, outputs if kind == "runtime" else outputs[:4], problem)
     else:
-        _build_layer(ctx, kind, spec, runtime, lower, locked, platform, (tree, archive, metadata), runtime_info)
+        _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs)
     info = LayerInfo(
         key = spec["key"],
         kind = kind,
@@ -256,8 +263,8 @@ def layer_impl(ctx, kind):
         spec = spec,
         runtime = runtime,
         lower = lower,
-        runtime_info = runtime_info,
-        runtime_archive = runtime_archive,
+        runtime_record = runtime_record,
+        venv_files = venv_files,
         tree = tree,
         archive = archive,
         metadata = metadata,

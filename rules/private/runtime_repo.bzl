@@ -5,7 +5,8 @@ file name `cpython-<X.Y>.<Z>[+<tag>]-<triple>-install_only[_stripped].tar.gz`), 
 VENVSTACKS_PBS_MIRROR (same file names as GitHub's release assets), else GitHub, checked against the sha256 table.
 """
 
-load(":wheel_repo.bzl", "download_checked")
+load("//platforms:platforms.bzl", "host_platform")
+load(":repo_utils.bzl", "download_checked", "render")
 
 LOCAL_RUNTIMES_ENV = "VENVSTACKS_LOCAL_RUNTIMES"
 MIRROR_ENV = "VENVSTACKS_PBS_MIRROR"
@@ -57,6 +58,8 @@ def _runtime_repo_impl(rctx):
         version = rctx.attr.version
         origin = url
         sha256 = rctx.attr.sha256
+
+    # A RuntimeSource (python/stacktool/contract.py).
     rctx.file("runtime.json", json.encode_indent({
         "file": filename,
         "origin": origin,
@@ -66,11 +69,7 @@ def _runtime_repo_impl(rctx):
     if rctx.attr.tool:
         _tool_interpreter(rctx, archive)
     else:
-        rctx.file("BUILD.bazel", """\
-package(default_visibility = ["//visibility:public"])
-
-exports_files(["runtime.tar.gz", "runtime.json"])
-""")
+        rctx.file("BUILD.bazel", render.build_file({}, ['exports_files(["runtime.tar.gz", "runtime.json"])']))
 
 # Zips the standard library (sources + unchecked hash-based .pyc, fixed order and times) so that actions stage one
 # file instead of a thousand; python finds `lib/pythonXY.zip` on its default sys.path. Runs with the runtime's own
@@ -98,52 +97,38 @@ with zipfile.ZipFile(target + ".partial", "w", zipfile.ZIP_DEFLATED) as out:
 os.replace(target + ".partial", target)
 """
 
-_HOST = {("linux", "amd64"): "linux_x86_64", ("linux", "x86_64"): "linux_x86_64", ("linux", "aarch64"): "linux_aarch64"}
-
 def _tool_interpreter(rctx, archive):
     """Unpacks the runtime to run the helper tool; exposes the smallest set of files that runs it."""
     rctx.extract(archive)
     rctx.delete(archive)
     python = rctx.attr.python
-    windows = rctx.attr.platform.startswith("win")
+    windows = rctx.path("python/python.exe").exists  # the PBS install_only layouts of Windows and of the others
     interpreter = "python/python.exe" if windows else "python/bin/python" + python
-    compact = False
     zipped = "python/lib/python{}.zip".format(python.replace(".", ""))
-    if _HOST.get((rctx.os.name, rctx.os.arch)) == rctx.attr.platform:
+    host = host_platform(rctx.os)
+    compact = False
+    if host and host.name == rctx.attr.platform:
         result = rctx.execute([interpreter, "-S", "-E", "-s", "-B", "-c", _ZIP_STDLIB, "python/lib/python" + python, zipped])
         compact = result.return_code == 0
     if compact:
         # The interpreter, its shared libraries, the zipped stdlib, the landmark os.py (how python finds its
         # prefix) and the extension modules.
-        files = """[{interpreter}, {zipped}, "python/lib/python{python}/os.py"] + glob(
-        ["python/lib/libpython*", "python/lib/python{python}/lib-dynload/**"],
+        comment = "What the helper tool's interpreter needs (standard library zipped); it runs with -S."
+        files = render.expr("""[{}, {}, "python/lib/python{}/os.py"] + glob(
+        ["python/lib/libpython*", "python/lib/python{}/lib-dynload/**"],
         allow_empty = True,
-    )""".format(interpreter = repr(interpreter), zipped = repr(zipped), python = python)
+    )""".format(repr(interpreter), repr(zipped), python, python))
     else:
-        files = """glob(
+        comment = "What the helper tool's interpreter needs (the whole runtime: it cannot run on this host)."
+        files = render.expr("""glob(
         ["python/**"],
         exclude = ["python/lib/python*/site-packages/**", "python/Lib/site-packages/**", "python/include/**"],
-    )"""
-    rctx.file("BUILD.bazel", """\
-package(default_visibility = ["//visibility:public"])
-
-exports_files(["runtime.json"])
-
-filegroup(
-    name = "interpreter",
-    srcs = [{interpreter}],
-)
-
-# What the helper tool's interpreter needs ({how}); installed packages are not part of it (it runs with -S).
-filegroup(
-    name = "files",
-    srcs = {files},
-)
-""".format(
-        interpreter = repr(interpreter),
-        how = "standard library zipped" if compact else "the whole runtime: its interpreter cannot run on this host",
-        files = files,
-    ))
+    )""")
+    rctx.file("BUILD.bazel", render.build_file({}, [
+        'exports_files(["runtime.json"])',
+        render.target("filegroup", "interpreter", srcs = [interpreter]),
+        "# " + comment + "\n" + render.target("filegroup", "files", srcs = files),
+    ]))
 
 runtime_repo = repository_rule(
     implementation = _runtime_repo_impl,

@@ -71,32 +71,27 @@ def _venvstacks_impl(mctx):
     for key, layer in layers.items():
         entry = layer.entry
         python = entry["inputs"]["python"]
-        installed = {}
+        platforms = {}
         for platform, platform_wheels in entry["wheels"].items():
-            names = []
+            installed = {}
             for wheel in platform_wheels:
                 name = _wheel_repo_name(wheel)
                 if name not in wheels:
                     wheels[name] = struct(wheel = wheel, pythons = {}, lock = layer.lock)
                 wheels[name].pythons[python] = True
-                names.append("@{}//:installed_{}".format(name, _repo_name(python)))
-            installed[platform] = names
-        runtime_repos = {}
-        if entry["inputs"]["kind"] == "runtime":
-            for platform in entry["inputs"]["platforms"]:
+                installed["@{}//:installed_{}".format(name, _repo_name(python))] = json.encode(
+                    {k: wheel[k] for k in ("name", "version", "filename", "sha256")},
+                )
+            platforms[platform] = {"wheels": installed}
+            if entry["inputs"]["kind"] == "runtime":
                 runtimes[(python, platform)] = True
-                runtime_repos[platform] = _runtime_repo_name(python, platform)
+                repo = _runtime_repo_name(python, platform)
+                platforms[platform] |= {"runtime_archive": "@{}//:runtime.tar.gz".format(repo), "runtime_source": "@{}//:runtime.json".format(repo)}
         hub[key] = {
             "inputs": json.encode(entry["inputs"]),
-            "installed": installed,
             "lock_label": layer.lock,
-            "platforms": sorted(entry["wheels"]),
+            "platforms": platforms,
             "pylock_sha256": entry["pylock_sha256"],
-            "runtime_repos": runtime_repos,
-            "wheels": {
-                p: json.encode([{k: w[k] for k in ("name", "version", "filename", "sha256")} for w in ws])
-                for p, ws in entry["wheels"].items()
-            },
         }
 
     for name, wheel in wheels.items():
@@ -124,7 +119,7 @@ def _venvstacks_impl(mctx):
         _declare_runtime(pbs, tools["python"], platform, tool = True)
         uv = [r for r, w in zip(repos, tool_wheels) if w["name"] == "uv"]
         toolchains[platform] = {
-            "constraints": TARGET_PLATFORMS[platform],
+            "constraints": TARGET_PLATFORMS[platform].constraints,
             "runtime": _runtime_repo_name(tools["python"], platform, tool = True),
             "uv": uv[0],
             "wheels": [r for r, w in zip(repos, tool_wheels) if w["name"] != "uv"],

@@ -1,31 +1,6 @@
-"""Repository rule: one wheel, downloaded once by sha256 and shared by every layer and platform that needs it."""
+"""Repository rules: one wheel, downloaded once by sha256 and shared by every layer and platform that needs it."""
 
-def download_checked(rctx, urls, output, sha256, what, fix):
-    """Downloads with a sha256 (so the repository cache serves it); explains a mismatch instead of Bazel's trace.
-
-    Args:
-      rctx: the repository context.
-      urls: where to download from.
-      output: the file to write.
-      sha256: the expected sha256.
-      what: what is being downloaded, for messages.
-      fix: what the user should do when the sha256 does not match.
-    """
-    result = rctx.download(url = urls, output = output, sha256 = sha256, allow_fail = True)
-    if result.success:
-        return
-
-    # Without a sha256 Bazel downloads only over https; that is enough to tell a different file from no file.
-    probe = rctx.download(url = urls, output = output + ".probe", allow_fail = True)
-    if probe.success:
-        rctx.delete(output + ".probe")
-        fail("{} from {} has sha256 {}, but {} was expected. {}".format(what, urls[0], probe.sha256, sha256, fix))
-    fail("cannot download {} with sha256 {} from {}: no network, no such file there, or (plain http) a different file. {}".format(
-        what,
-        sha256,
-        " or ".join(urls),
-        fix,
-    ))
+load(":repo_utils.bzl", "download_checked", "render")
 
 def _wheel_repo_impl(rctx):
     filename = rctx.attr.filename
@@ -40,23 +15,13 @@ def _wheel_repo_impl(rctx):
             rctx.attr.locked_by,
         ),
     )
-    lines = [
-        'load("@rules_venvstacks//rules/private:installed_wheel.bzl", "installed_wheel")',
-        "",
-        'package(default_visibility = ["//visibility:public"])',
-        "",
-        "exports_files([{}])".format(repr(filename)),
-    ]
-    for python in rctx.attr.pythons:
-        lines += [
-            "",
-            "installed_wheel(",
-            '    name = "installed_{}",'.format(python.replace(".", "_")),
-            "    wheel = {},".format(repr(filename)),
-            "    python = {},".format(repr(python)),
-            ")",
-        ]
-    rctx.file("BUILD.bazel", "\n".join(lines) + "\n")
+    rctx.file("BUILD.bazel", render.build_file(
+        {"@rules_venvstacks//rules/private:installed_wheel.bzl": ["installed_wheel"]},
+        ["exports_files([{}])".format(repr(filename))] + [
+            render.target("installed_wheel", "installed_" + python.replace(".", "_"), wheel = filename, python = python)
+            for python in rctx.attr.pythons
+        ],
+    ))
 
 wheel_repo = repository_rule(
     implementation = _wheel_repo_impl,
@@ -89,26 +54,12 @@ def _tool_wheel_repo_impl(rctx):
         rctx.delete("wheel.zip")
         entry = "venvstacks_wheel_root"
         rctx.file(entry, "The directory of this file goes on the helper tool's sys.path.\n")
-    rctx.file("BUILD.bazel", """\
-package(default_visibility = ["//visibility:public"])
-
-# What goes on the helper tool's sys.path: the wheel itself, or (for a wheel with extension modules) the
-# directory of this marker file.
-filegroup(
-    name = "sys_path_entry",
-    srcs = [{entry}],
-)
-
-filegroup(
-    name = "files",
-    srcs = glob(["**"], exclude = ["BUILD.bazel", "REPO.bazel", "WORKSPACE"]),
-)
-
-filegroup(
-    name = "scripts",
-    srcs = glob(["*.data/scripts/*"], allow_empty = True),
-)
-""".format(entry = repr(entry)))
+    rctx.file("BUILD.bazel", render.build_file({}, [
+        "# What goes on the helper tool's sys.path: the wheel itself, or (for a wheel with extension modules) the\n" +
+        "# directory of this marker file.\n" + render.target("filegroup", "sys_path_entry", srcs = [entry]),
+        render.target("filegroup", "files", srcs = render.expr('glob(["**"], exclude = ["BUILD.bazel", "REPO.bazel", "WORKSPACE"])')),
+        render.target("filegroup", "scripts", srcs = render.expr('glob(["*.data/scripts/*"], allow_empty = True)')),
+    ]))
 
 tool_wheel_repo = repository_rule(
     implementation = _tool_wheel_repo_impl,

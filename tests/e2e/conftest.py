@@ -4,7 +4,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import WORKSPACES, Workspace, copy_workspace
+
+# harness holds assertions of its own (assert_same_published_layers): let pytest explain their failures too.
+pytest.register_assert_rewrite("harness")
+
+from harness import WORKSPACES, Workspace, copy_workspace  # noqa: E402
 
 
 @pytest.fixture

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
 import subprocess
+import tarfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import zstandard
+from stacktool.digest import sha256_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BAZEL = ROOT / "tools" / "bazel"
@@ -25,9 +30,10 @@ class Workspace:
 
     path: Path
     output_base: Path
+    launcher: Path = BAZEL  # the tools/bazel of the rules_venvstacks checkout the workspace uses
 
     def bazel(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [str(BAZEL), f"--output_base={self.output_base}", "--max_idle_secs=900", *args]
+        cmd = [str(self.launcher), f"--output_base={self.output_base}", "--max_idle_secs=900", *args]
         result = subprocess.run(cmd, cwd=self.path, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"bazel {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-8000:]}")
@@ -78,5 +84,18 @@ def published(ws: Workspace, layer: str, suffix: str) -> Path:
     return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{MLX_LAYERS[layer]}-linux_x86_64{suffix}"
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def assert_same_published_layers(a: Workspace, b: Workspace) -> None:
+    """Every MLX example layer was published bit-identically by both workspaces: the same archive (by sha256) and
+    the same metadata (byte for byte)."""
+    for layer in MLX_LAYERS:
+        assert sha256_of(published(b, layer, ".tar.zst")) == sha256_of(published(a, layer, ".tar.zst")), layer
+        assert published(b, layer, ".json").read_bytes() == published(a, layer, ".json").read_bytes(), layer
+
+
+@contextmanager
+def open_archive(archive: Path) -> Iterator[tarfile.TarFile]:
+    """A published .tar.zst or .tar.gz archive, opened to be read once, member after member."""
+    with archive.open("rb") as raw:
+        stream: Any = zstandard.ZstdDecompressor().stream_reader(raw) if archive.name.endswith(".zst") else raw
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            yield tar

@@ -9,7 +9,8 @@
 Each is a context manager yielding the URL to give Bazel. Every process is started here, remembered by its PID and
 stopped (SIGTERM, then SIGKILL) on exit, also when the body raises; their directories are removed. What a server
 needs is installed on first use when possible (apt-get as root, a private BuildGrid virtualenv from PyPI under
-~/.cache/rules_venvstacks); when it cannot be, `Unavailable` says precisely why, and tests skip with that reason.
+~/.cache/rules_venvstacks); when it cannot be, `Unavailable` says precisely why, and tests skip with that reason
+(`serve_or_skip` makes a server the body of such a pytest fixture).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
+import pytest
 from harness import BAZEL
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rules_venvstacks"
@@ -42,6 +44,21 @@ PR_SET_PDEATHSIG = 1
 
 class Unavailable(Exception):
     """A server cannot run on this machine; the message says why (tests skip with it)."""
+
+
+def serve_or_skip(server: Callable[[], AbstractContextManager[str]], missing: str) -> Iterator[str]:
+    """The body of a pytest fixture: yields the URL of `server` (e.g. `nginx_cache`) while it runs, or skips the tests
+    using the fixture with "<missing>: <why>" when the server is `Unavailable` here.
+
+        @pytest.fixture(scope="module")
+        def http_cache() -> Iterator[str]:
+            yield from servers.serve_or_skip(servers.nginx_cache, "no nginx WebDAV cache here")
+    """
+    try:
+        with server() as url:
+            yield url
+    except Unavailable as e:
+        pytest.skip(f"{missing}: {e}")
 
 
 def free_port() -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from harness import WORKSPACES, Workspace, copy_workspace
+from stacktool.digest import sha256_of
 
 EXTRA_LAYERS = """
 runtime_layer(name = "other_runtime", platforms = ["linux_x86_64"], python = "3.11")
@@ -48,10 +48,7 @@ def edited(path: Path, old: str, new: str) -> Iterator[None]:
 
 def lock_files(ws: Workspace) -> dict[str, str]:
     stacks = ws.path / "stacks"
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted([*stacks.glob("pylock.*.toml"), stacks / "venvstacks_lock.json"])
-    }
+    return {p.name: sha256_of(p) for p in sorted([*stacks.glob("pylock.*.toml"), stacks / "venvstacks_lock.json"])}
 
 
 def failing(ws: Workspace, *args: str) -> str:

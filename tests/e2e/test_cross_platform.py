@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from harness import BAZEL, EXAMPLES, Workspace, copy_workspace, sha256
+from harness import BAZEL, EXAMPLES, Workspace, copy_workspace
 from runtime_fixtures import make_fixture_runtime
+from stacktool.digest import sha256_of
 
 PLATFORMS = ("linux_x86_64", "macosx_arm64", "win_amd64")
 ENV_NAMES = ("cpython3_11", "framework-mlx", "app-mlx_app")
@@ -58,7 +59,7 @@ def test_one_build_publishes_every_platform(cross: Workspace) -> None:
         for env in ENV_NAMES:
             metadata = json.loads(bundle(cross, platform, f"{env}-{platform}.json").read_text())
             assert metadata["platform"] == platform
-            assert metadata["archive"]["sha256"] == sha256(bundle(cross, platform, f"{env}-{platform}.tar.zst"))
+            assert metadata["archive"]["sha256"] == sha256_of(bundle(cross, platform, f"{env}-{platform}.tar.zst"))
 
 
 def test_macos_layer_has_macos_wheels_and_no_linux_binaries(cross: Workspace) -> None:
@@ -105,7 +106,7 @@ def test_linux_archives_alone_and_in_the_bundle_are_identical(cross: Workspace) 
     cross.bazel("build", "//stacks:mlx_app")
     for env, layer in zip(ENV_NAMES, ("cpython3_11", "mlx", "mlx_app"), strict=True):
         alone = cross.path / "bazel-bin" / "stacks" / f"{layer}.layer" / f"{env}-linux_x86_64.tar.zst"
-        assert sha256(alone) == sha256(bundle(cross, "linux_x86_64", f"{env}-linux_x86_64.tar.zst")), env
+        assert sha256_of(alone) == sha256_of(bundle(cross, "linux_x86_64", f"{env}-linux_x86_64.tar.zst")), env
 
 
 def test_layer_tests_of_other_platforms_are_skipped_here(cross: Workspace) -> None:

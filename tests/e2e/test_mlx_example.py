@@ -13,7 +13,18 @@ from pathlib import Path
 import jsonschema
 import pytest
 import zstandard
-from harness import EXAMPLES, MLX_LAYERS, ROOT, Workspace, copy_workspace, published, read_json_stream, sha256
+from harness import (
+    EXAMPLES,
+    MLX_LAYERS,
+    ROOT,
+    Workspace,
+    assert_same_published_layers,
+    copy_workspace,
+    open_archive,
+    published,
+    read_json_stream,
+)
+from stacktool.digest import sha256_of
 
 SCHEMA = json.loads((ROOT / "python/stacktool/schemas/layer-metadata.schema.json").read_text())
 
@@ -28,11 +39,7 @@ def mlx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def members(archive: Path) -> dict[str, tarfile.TarInfo]:
-    with (
-        archive.open("rb") as raw,
-        zstandard.ZstdDecompressor().stream_reader(raw) as stream,
-        tarfile.open(fileobj=stream, mode="r|") as tar,
-    ):
+    with open_archive(archive) as tar:
         return {member.name: member for member in tar}
 
 
@@ -45,10 +52,10 @@ def test_build_publishes_every_layer_with_valid_metadata(mlx: Workspace) -> None
         assert metadata["archive"] == {
             "name": archive.name,
             "format": "tar.zst",
-            "sha256": sha256(archive),
+            "sha256": sha256_of(archive),
             "size": archive.stat().st_size,
         }
-        assert metadata["lock"]["sha256"] == sha256(mlx.path / "stacks" / metadata["lock"]["file"])
+        assert metadata["lock"]["sha256"] == sha256_of(mlx.path / "stacks" / metadata["lock"]["file"])
         assert (published(mlx, layer, ".json").parent / env_name).is_dir()  # the installed layer directory
     framework = json.loads(published(mlx, "mlx", ".json").read_text())
     assert {p["name"]: p["version"] for p in framework["packages"]} == {"mlx": "0.32.4", "mlx-cpu": "0.32.4"}
@@ -164,9 +171,7 @@ def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_pat
     other = copy_workspace(EXAMPLES / "mlx", tmp_path / "another" / "checkout", tmp_path / "other_output_base")
     try:
         other.bazel("build", "//stacks:mlx_app")
-        for layer in MLX_LAYERS:
-            assert sha256(published(other, layer, ".tar.zst")) == sha256(published(mlx, layer, ".tar.zst")), layer
-            assert published(other, layer, ".json").read_bytes() == published(mlx, layer, ".json").read_bytes()
+        assert_same_published_layers(mlx, other)
     finally:
         other.shutdown()
 

@@ -8,16 +8,24 @@ actions. Both with an HTTP cache (nginx WebDAV) and a gRPC REAPI cache (BuildGri
 
 from __future__ import annotations
 
-import tarfile
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import servers
-import zstandard
-from harness import EXAMPLES, MLX_LAYERS, Workspace, copy_workspace, published, read_json_stream, sha256
+from harness import (
+    EXAMPLES,
+    MLX_LAYERS,
+    Workspace,
+    assert_same_published_layers,
+    copy_workspace,
+    open_archive,
+    published,
+    read_json_stream,
+)
 
 MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksCompose", "VenvstacksPack"}
 FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
@@ -48,47 +56,41 @@ def outputs(entry: dict[str, Any]) -> list[str]:
 
 def members(archive: Path) -> dict[str, str]:
     """name -> kind ("file", "dir", or "-> target" for a symlink) of a .tar.zst or .tar.gz archive."""
-    result = {}
-    with archive.open("rb") as raw:
-        stream: Any = zstandard.ZstdDecompressor().stream_reader(raw) if archive.name.endswith(".zst") else raw
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            for m in tar:
-                result[m.name] = f"-> {m.linkname}" if m.issym() else "dir" if m.isdir() else "file"
-    return result
+    with open_archive(archive) as tar:
+        return {m.name: f"-> {m.linkname}" if m.issym() else "dir" if m.isdir() else "file" for m in tar}
 
 
 @pytest.fixture(scope="module")
 def http_cache() -> Iterator[str]:
-    try:
-        with servers.nginx_cache() as url:
-            yield url
-    except servers.Unavailable as e:
-        pytest.skip(f"no nginx WebDAV cache here: {e}")
+    yield from servers.serve_or_skip(servers.nginx_cache, "no nginx WebDAV cache here")
 
 
 @pytest.fixture(scope="module")
 def grpc_cache() -> Iterator[str]:
+    yield from servers.serve_or_skip(servers.buildgrid_cache, "no BuildGrid here")
+
+
+@contextmanager
+def filled_then_reused(base: Path, cache: str, filler: str, user: str, *user_flags: str) -> Iterator[dict[str, Any]]:
+    """Checkout `filler` fills the remote cache; then checkout `user`, elsewhere with a new output base, builds from
+    it (with `user_flags` too). Yields both workspaces by name, their logs as "log_<name>", and the cache URL."""
+    first = copy_workspace(EXAMPLES / "mlx", base / filler / "mlx", base / f"{filler}.output_base")
+    second = copy_workspace(EXAMPLES / "mlx", base / "elsewhere" / user / "mlx", base / f"{user}.output_base")
     try:
-        with servers.buildgrid_cache() as url:
-            yield url
-    except servers.Unavailable as e:
-        pytest.skip(f"no BuildGrid here: {e}")
+        log_first = build_logged(first, filler, f"--remote_cache={cache}")
+        first.shutdown()
+        log_second = build_logged(second, user, f"--remote_cache={cache}", *user_flags)
+        yield {filler: first, user: second, f"log_{filler}": log_first, f"log_{user}": log_second, "cache": cache}
+    finally:
+        first.shutdown()
+        second.shutdown()
 
 
 @pytest.fixture(scope="module")
 def checkouts(http_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Checkout A fills the HTTP cache; checkout B, elsewhere with a new output base, builds from it."""
-    base = tmp_path_factory.mktemp("remote_cache")
-    a = copy_workspace(EXAMPLES / "mlx", base / "a" / "mlx", base / "a.output_base")
-    b = copy_workspace(EXAMPLES / "mlx", base / "elsewhere" / "b" / "mlx", base / "b.output_base")
-    try:
-        log_a = build_logged(a, "a", f"--remote_cache={http_cache}")
-        a.shutdown()
-        log_b = build_logged(b, "b", f"--remote_cache={http_cache}")
-        yield {"a": a, "b": b, "log_a": log_a, "log_b": log_b, "cache": http_cache}
-    finally:
-        a.shutdown()
-        b.shutdown()
+    with filled_then_reused(tmp_path_factory.mktemp("remote_cache"), http_cache, "a", "b") as found:
+        yield found
 
 
 def test_clean_checkout_elsewhere_executes_nothing_with_the_http_cache(checkouts: dict[str, Any]) -> None:
@@ -101,10 +103,7 @@ def test_clean_checkout_elsewhere_executes_nothing_with_the_http_cache(checkouts
 
 
 def test_clean_checkout_elsewhere_gets_bit_identical_archives(checkouts: dict[str, Any]) -> None:
-    a, b = checkouts["a"], checkouts["b"]
-    for layer in MLX_LAYERS:
-        assert sha256(published(b, layer, ".tar.zst")) == sha256(published(a, layer, ".tar.zst")), layer
-        assert published(b, layer, ".json").read_bytes() == published(a, layer, ".json").read_bytes(), layer
+    assert_same_published_layers(checkouts["a"], checkouts["b"])
 
 
 def test_framework_change_reexecutes_only_that_framework(checkouts: dict[str, Any]) -> None:
@@ -136,17 +135,8 @@ def test_framework_change_reexecutes_only_that_framework(checkouts: dict[str, An
 @pytest.fixture(scope="module")
 def grpc_checkouts(grpc_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Checkout C fills the BuildGrid cache; checkout D builds from it without the bytes (archives only)."""
-    base = tmp_path_factory.mktemp("grpc_cache")
-    c = copy_workspace(EXAMPLES / "mlx", base / "c" / "mlx", base / "c.output_base")
-    d = copy_workspace(EXAMPLES / "mlx", base / "elsewhere" / "d" / "mlx", base / "d.output_base")
-    try:
-        log_c = build_logged(c, "c", f"--remote_cache={grpc_cache}")
-        c.shutdown()
-        log_d = build_logged(d, "d", f"--remote_cache={grpc_cache}", *DOWNLOAD_ARCHIVES)
-        yield {"c": c, "d": d, "log_c": log_c, "log_d": log_d, "cache": grpc_cache}
-    finally:
-        c.shutdown()
-        d.shutdown()
+    with filled_then_reused(tmp_path_factory.mktemp("grpc_cache"), grpc_cache, "c", "d", *DOWNLOAD_ARCHIVES) as found:
+        yield found
 
 
 def test_grpc_cache_clean_checkout_executes_nothing_and_downloads_only_archives(grpc_checkouts: dict[str, Any]) -> None:
@@ -154,9 +144,8 @@ def test_grpc_cache_clean_checkout_executes_nothing_and_downloads_only_archives(
     assert set(executed(grpc_checkouts["log_c"])) == MNEMONICS
     assert executed(grpc_checkouts["log_d"]) == {}
     assert {e["runner"] for e in grpc_checkouts["log_d"]} == {"remote cache hit"}
+    assert_same_published_layers(c, d)
     for layer in MLX_LAYERS:
-        assert sha256(published(d, layer, ".tar.zst")) == sha256(published(c, layer, ".tar.zst")), layer
-        assert published(d, layer, ".json").read_bytes() == published(c, layer, ".json").read_bytes()
         assert tree(c, layer).is_dir()  # built with the default, --remote_download_toplevel
         # Left in the cache: Bazel only materializes the tree's directories and its symlinks.
         assert not [p for p in tree(d, layer).rglob("*") if p.is_file() and not p.is_symlink()], layer

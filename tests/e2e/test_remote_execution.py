@@ -7,16 +7,13 @@ docs/ci-and-remote.md tells users to; BuildGrid only hands an action to a worker
 
 from __future__ import annotations
 
-import hashlib
-import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import servers
-import zstandard
-from harness import EXAMPLES, MLX_LAYERS, Workspace, copy_workspace, published, read_json_stream, sha256
+from harness import EXAMPLES, MLX_LAYERS, Workspace, assert_same_published_layers, copy_workspace, read_json_stream
 
 MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksCompose", "VenvstacksPack"}
 EXEC_PROPERTIES = {"OSFamily": "linux", "ISA": "x86-64"}
@@ -33,11 +30,7 @@ platform(
 
 @pytest.fixture(scope="module")
 def executor() -> Iterator[str]:
-    try:
-        with servers.remote_executor() as url:
-            yield url
-    except servers.Unavailable as e:
-        pytest.skip(f"no remote execution server here: {e}")
+    yield from servers.serve_or_skip(servers.remote_executor, "no remote execution server here")
 
 
 @pytest.fixture(scope="module")
@@ -71,26 +64,6 @@ def test_every_action_runs_on_the_remote_worker(remote: tuple[Workspace, list[di
         assert properties == EXEC_PROPERTIES, entry["mnemonic"]
 
 
-def archive_members(archive: Path) -> dict[str, tuple[str, str]]:
-    """name -> (kind, symlink target or content sha256) of a .tar.zst archive."""
-    result = {}
-    with (
-        archive.open("rb") as raw,
-        zstandard.ZstdDecompressor().stream_reader(raw) as stream,
-        tarfile.open(fileobj=stream, mode="r|") as tar,
-    ):
-        for member in tar:
-            if member.issym():
-                result[member.name] = ("symlink", member.linkname)
-            elif member.isfile():
-                data = tar.extractfile(member)
-                assert data is not None
-                result[member.name] = ("file", hashlib.sha256(data.read()).hexdigest())
-            else:
-                result[member.name] = ("dir", "")
-    return result
-
-
 def test_remote_outputs_are_bit_identical_to_a_local_build(
     remote: tuple[Workspace, list[dict]], tmp_path: Path
 ) -> None:
@@ -101,9 +74,7 @@ def test_remote_outputs_are_bit_identical_to_a_local_build(
         # A tree-artifact input reaches a remote action with its symlinks dereferenced (Bazel defines tree artifacts
         # as regular files, bazelbuild/bazel#16361); Pack takes the symlinks from Compose's record, so the
         # archives are the local ones, bit for bit.
-        for layer in MLX_LAYERS:
-            assert sha256(published(ws, layer, ".tar.zst")) == sha256(published(local, layer, ".tar.zst")), layer
-            assert published(ws, layer, ".json").read_bytes() == published(local, layer, ".json").read_bytes()
+        assert_same_published_layers(local, ws)
     finally:
         local.shutdown()
 

@@ -6,16 +6,17 @@ stacktool's own installer, and layers are composed and packed with the real verb
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from stacktool.compose import compose
+from runtime_fixtures import make_fixture_runtime
+from stacktool.compose import compose, recorded_symlinks
+from stacktool.contract import ComposeConfig, Module, PackConfig, RuntimeSource, Wheel, to_json
+from stacktool.digest import sha256_of
 from stacktool.install import install_wheel, unpack_runtime
 from stacktool.layout import Layout
 from stacktool.pack import pack_layer
@@ -34,10 +35,6 @@ WHEELS = {
     "six-1.17.0": "six==1.17.0",
     "wheel-0.45.1": "wheel==0.45.1",  # has a console script: `wheel`
 }
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="session")
@@ -105,77 +102,104 @@ def runtime_tree(runtime_archive: Path, tmp_path_factory: pytest.TempPathFactory
     return out
 
 
-def wheel_entry(wheel: Path, tree: Path) -> dict[str, Any]:
-    """A compose/pack `wheels` entry for a downloaded wheel and its installed tree."""
+@dataclass(frozen=True)
+class Runtime:
+    """A composed runtime layer: its tree and what it publishes for the layers above it."""
+
+    tree: Path
+    record: Path
+    venv_files: Path
+
+
+def wheel(wheel: Path, tree: Path) -> Wheel:
+    """A ComposeConfig wheel for a downloaded wheel and its installed tree."""
     name, version = wheel.name.split("-")[:2]
-    return {"filename": wheel.name, "name": name, "version": version, "sha256": sha256_file(wheel), "tree": str(tree)}
+    return Wheel(name=name, version=version, filename=wheel.name, sha256=sha256_of(wheel), tree=str(tree))
+
+
+def runtime_source(archive: Path, path: Path) -> Path:
+    """runtime.json as rules/private/runtime_repo.bzl writes it for a local archive."""
+    version = archive.name.removeprefix("cpython-").split("+")[0]
+    source = RuntimeSource(file=archive.name, origin="local", python_version=version, sha256=sha256_of(archive))
+    path.write_text(to_json(source), encoding="utf-8")
+    return path
 
 
 def compose_config(
     env_name: str,
     kind: str,
     *,
-    wheels: list[dict[str, Any]] | None = None,
-    lower: list[str] | None = None,
+    runtime: Runtime | None = None,
     runtime_archive: Path | None = None,
-    modules: list[dict[str, str]] | None = None,
+    wheels: list[Wheel] | None = None,
+    lower: list[str] | None = None,
+    modules: list[Module] | None = None,
     launch_module: str | None = None,
     platform: str = "linux_x86_64",
     dynlib_exclude: list[str] | None = None,
-) -> dict[str, Any]:
-    """The JSON config rules/private/layer.bzl writes for the compose verb (same fields)."""
-    return {
-        "env_name": env_name,
-        "kind": kind,
-        "launch_module": launch_module,
-        "lower": lower if lower is not None else ([] if kind == "runtime" else [RUNTIME_ENV]),
-        "platform": platform,
-        "runtime": env_name if kind == "runtime" else RUNTIME_ENV,
-        "wheels": wheels or [],
-        "runtime_archive": str(runtime_archive) if runtime_archive else None,
-        "dynlib_exclude": dynlib_exclude or [],
-        "modules": modules or [],
-        "python": "3.11",
-    }
+) -> ComposeConfig:
+    """The ComposeConfig rules/private/layer.bzl writes: a runtime layer's from `runtime_archive`, any other's over
+    the composed `runtime`."""
+    return ComposeConfig(
+        env_name=env_name,
+        kind=kind,
+        platform=platform,
+        python="3.11",
+        runtime=env_name if kind == "runtime" else RUNTIME_ENV,
+        lower=tuple(lower if lower is not None else ([] if kind == "runtime" else [RUNTIME_ENV])),
+        launch_module=launch_module,
+        wheels=tuple(wheels or []),
+        modules=tuple(modules or []),
+        dynlib_exclude=tuple(dynlib_exclude or []),
+        runtime_archive=str(runtime_archive) if runtime_archive else None,
+        runtime_source=str(runtime_source(runtime_archive, runtime_archive.with_suffix(".json")))
+        if runtime_archive
+        else None,
+        runtime_record=str(runtime.record) if runtime else None,
+        venv_files=str(runtime.venv_files) if runtime else None,
+    )
 
 
-def pack_config(compose_cfg: dict[str, Any], pylock: Path, runtime_info: Path, fmt: str = "tar.zst") -> dict[str, Any]:
-    """The JSON config rules/private/layer.bzl writes for the pack verb."""
-    common = {k: compose_cfg[k] for k in ("env_name", "kind", "launch_module", "lower", "platform", "runtime")}
-    return common | {
-        "wheels": [{k: w[k] for k in ("filename", "name", "sha256", "version")} for w in compose_cfg["wheels"]],
-        "archive_format": fmt,
-        "label": f"//stacks:{compose_cfg['env_name']}",
-        "layer_name": compose_cfg["env_name"],
-        "lock_label": "//stacks:lock",
-        "pylock_sha256": sha256_file(pylock),
-        "runtime_info": str(runtime_info),
-    }
+def compose_runtime(
+    archive: Path, work: Path, platform: str = "linux_x86_64", wheels: list[Wheel] | None = None
+) -> Runtime:
+    """Composes the runtime layer of `archive` as the compose action does (tree, record, venv files)."""
+    runtime = Runtime(work / RUNTIME_ENV, work / "runtime_record.json", work / "venv_files")
+    runtime.tree.mkdir(parents=True)
+    runtime.venv_files.mkdir()
+    config = compose_config(RUNTIME_ENV, "runtime", runtime_archive=archive, platform=platform, wheels=wheels)
+    runtime.record.write_text(to_json(compose(config, runtime.tree, runtime.venv_files)), encoding="utf-8")
+    return runtime
 
 
-def write_runtime_info(runtime_archive: Path, path: Path) -> Path:
-    """runtime.json as rules/private/runtime_repo.bzl writes it for a local archive."""
-    info = {
-        "file": runtime_archive.name,
-        "origin": "local",
-        "python_version": "3.11.7",
-        "sha256": sha256_file(runtime_archive),
-    }
-    path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    return path
+def pack_config(pylock: Path, env_name: str, fmt: str = "tar.zst") -> PackConfig:
+    """The PackConfig rules/private/layer.bzl writes."""
+    return PackConfig(
+        archive_format=fmt,
+        label=f"//stacks:{env_name}",
+        layer_name=env_name,
+        lock_label="//stacks:lock",
+        pylock_sha256=sha256_of(pylock),
+    )
 
 
-def build_and_pack(cfg: dict[str, Any], work: Path, publish: Path, runtime_info: Path) -> Path:
-    """compose + pack one layer; returns its metadata file in `publish`."""
-    tree = work / cfg["env_name"]
+def build_and_pack(config: ComposeConfig, work: Path, publish: Path) -> tuple[Path, Runtime | None]:
+    """compose + pack one layer; returns its metadata file in `publish`, and a runtime layer's Runtime."""
+    tree = work / config.env_name
     tree.mkdir(parents=True)
-    compose(cfg, tree)
-    pylock = work / f"pylock.{cfg['env_name']}.toml"
-    pylock.write_text(f"# lock of {cfg['env_name']}\n", encoding="utf-8")
-    metadata = publish / f"{cfg['env_name']}-linux_x86_64.json"
-    archive = publish / f"{cfg['env_name']}-linux_x86_64.tar.zst"
-    pack_layer(tree, archive, metadata, pylock, pack_config(cfg, pylock, runtime_info))
-    return metadata
+    runtime = None
+    if config.kind == "runtime":
+        runtime = Runtime(tree, work / "runtime_record.json", work / "venv_files")
+        runtime.venv_files.mkdir()
+        runtime.record.write_text(to_json(compose(config, tree, runtime.venv_files)), encoding="utf-8")
+    else:
+        compose(config, tree)
+    pylock = work / f"pylock.{config.env_name}.toml"
+    pylock.write_text(f"# lock of {config.env_name}\n", encoding="utf-8")
+    metadata = publish / f"{config.env_name}-linux_x86_64.json"
+    archive = publish / f"{config.env_name}-linux_x86_64.tar.zst"
+    pack_layer(tree, archive, metadata, pylock, pack_config(pylock, config.env_name), recorded_symlinks(tree))
+    return metadata, runtime
 
 
 LAUNCH_MODULE = """\
@@ -190,8 +214,20 @@ print("args", sys.argv[1:])
 
 
 @pytest.fixture(scope="session")
+def published_runtime(runtime_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Runtime]:
+    """The runtime layer of the local runtime archive, published: its metadata file and the composed Runtime."""
+    work = tmp_path_factory.mktemp("runtime-build")
+    publish = tmp_path_factory.mktemp("published")
+    metadata, runtime = build_and_pack(
+        compose_config(RUNTIME_ENV, "runtime", runtime_archive=runtime_archive), work, publish
+    )
+    assert runtime is not None
+    return metadata, runtime
+
+
+@pytest.fixture(scope="session")
 def published_stack(
-    runtime_archive: Path,
+    published_runtime: tuple[Path, Runtime],
     wheels: dict[str, Path],
     posix_trees: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
@@ -200,25 +236,31 @@ def published_stack(
 
     Returns the metadata files, lowest layer first; the archives sit next to them.
     """
+    runtime_metadata, runtime = published_runtime
     work = tmp_path_factory.mktemp("stack-build")
-    publish = tmp_path_factory.mktemp("published")
-    runtime_info = write_runtime_info(runtime_archive, work / "runtime.json")
     launch = work / "src" / "hello_app.py"
     launch.parent.mkdir()
     launch.write_text(LAUNCH_MODULE, encoding="utf-8")
-    six = wheel_entry(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
-    configs = [
-        compose_config(RUNTIME_ENV, "runtime", runtime_archive=runtime_archive),
-        compose_config("framework-sci", "framework", wheels=[six]),
-        compose_config(
-            "app-hello",
-            "application",
-            lower=["framework-sci", RUNTIME_ENV],
-            modules=[{"dest": "hello_app.py", "src": str(launch)}],
-            launch_module="hello_app",
-        ),
-    ]
-    return [build_and_pack(cfg, work, publish, runtime_info) for cfg in configs]
+    six = wheel(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
+    framework = compose_config("framework-sci", "framework", runtime=runtime, wheels=[six])
+    app = compose_config(
+        "app-hello",
+        "application",
+        runtime=runtime,
+        lower=["framework-sci", RUNTIME_ENV],
+        modules=[Module("hello_app.py", str(launch))],
+        launch_module="hello_app",
+    )
+    publish = runtime_metadata.parent
+    return [runtime_metadata, *(build_and_pack(cfg, work, publish)[0] for cfg in (framework, app))]
+
+
+@pytest.fixture(scope="session")
+def fixture_runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    """A runtime layer composed from a layout-faithful fixture archive (tests/e2e/runtime_fixtures.py): enough to
+    compose and pack layers over it on any machine, not to run them."""
+    work = tmp_path_factory.mktemp("fixture-runtime")
+    return compose_runtime(make_fixture_runtime(work, "linux_x86_64"), work / "layer")
 
 
 class Kit:
@@ -227,11 +269,11 @@ class Kit:
     runtime_env = RUNTIME_ENV
     posix = POSIX
     windows = WINDOWS
-    sha256_file = staticmethod(sha256_file)
-    wheel_entry = staticmethod(wheel_entry)
+    wheel = staticmethod(wheel)
+    runtime_source = staticmethod(runtime_source)
     compose_config = staticmethod(compose_config)
+    compose_runtime = staticmethod(compose_runtime)
     pack_config = staticmethod(pack_config)
-    write_runtime_info = staticmethod(write_runtime_info)
     build_and_pack = staticmethod(build_and_pack)
 
 

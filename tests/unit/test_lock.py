@@ -18,20 +18,19 @@ from typing import Any
 import pytest
 from packaging.markers import Marker
 from packaging.version import Version
+from stacktool.contract import LayerSpec, SpecError, StackSpec
 from stacktool.lock import LockError, Resolver, lock_stack, read_previous_index, write_lock_files
 from stacktool.platforms import platform
-from stacktool.spec import SpecError, StackSpec, layer_from_json
 
 RUNTIME_KEY, FRAMEWORK_KEY, APP_KEY = "stacks:cpython3_11", "stacks:sci", "stacks:app"
 INDEX = "venvstacks_lock.json"
 
 
 def spec_layer(key: str, kind: str, env_name: str, requirements: list[str], lower: list[str], platforms: list[str]):
-    return layer_from_json({
-        "key": key, "kind": kind, "env_name": env_name, "python": "3.11", "requirements": requirements,
-        "lower": lower, "platforms": platforms, "pylock": f"pylock.{env_name}.toml", "linux_target": "glibc@2.28",
-        "macosx_target": "14.0",
-    })  # fmt: skip
+    return LayerSpec(
+        key=key, kind=kind, env_name=env_name, python="3.11", requirements=tuple(requirements), lower=tuple(lower),
+        platforms=tuple(platforms), pylock=f"pylock.{env_name}.toml", linux_target="glibc@2.28", macosx_target="14.0",
+    )  # fmt: skip
 
 
 def stack(

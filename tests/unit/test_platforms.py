@@ -11,7 +11,7 @@ from packaging.markers import Marker, default_environment
 from packaging.tags import Tag
 from stacktool.platforms import PLATFORMS, DeploymentTarget, PlatformError, platform
 
-DEFAULT = DeploymentTarget()
+DEFAULT = DeploymentTarget.parse("glibc@2.28", "13.0")
 GLIBC_235 = DeploymentTarget.parse("glibc@2.35", "14.0")
 
 UV_PLATFORM = {
@@ -43,7 +43,7 @@ def test_uv_python_platform_default_target(name):
 
 def test_uv_python_platform_follows_linux_target():
     assert platform("linux_x86_64").uv_python_platform(GLIBC_235) == "x86_64-manylinux_2_35"
-    assert platform("linux_aarch64").uv_python_platform(DeploymentTarget.parse("glibc@2.17", "")) == (
+    assert platform("linux_aarch64").uv_python_platform(DeploymentTarget.parse("glibc@2.17", "13.0")) == (
         "aarch64-manylinux_2_17"
     )
     # macOS and Windows names do not carry the target (uv reads MACOSX_DEPLOYMENT_TARGET).
@@ -83,8 +83,6 @@ def test_uv_accepts_every_platform_string_and_resolves_markers_for_it(uv, tmp_pa
 @pytest.mark.parametrize(
     ("linux_target", "macosx_target", "glibc", "macos"),
     [
-        ("", "", (2, 28), (13, 0)),
-        ("glibc", "", (2, 28), (13, 0)),
         ("glibc@2.35", "14.0", (2, 35), (14, 0)),
         ("glibc@2.17", "15", (2, 17), (15, 0)),
         ("glibc@2.5", "11.3", (2, 5), (11, 3)),
@@ -97,7 +95,7 @@ def test_parse_good(linux_target, macosx_target, glibc, macos):
 
 
 @pytest.mark.parametrize(
-    "bad", ["glibc@2", "musl@1.2", "glibc@2.35.1", "2.35", "glibc@", "glibc@x.y", "manylinux_2_28"]
+    "bad", ["", "glibc", "glibc@2", "musl@1.2", "glibc@2.35.1", "2.35", "glibc@", "glibc@x.y", "manylinux_2_28"]
 )
 def test_parse_bad_linux_target(bad):
     with pytest.raises(PlatformError) as error:
@@ -107,7 +105,7 @@ def test_parse_bad_linux_target(bad):
     assert "'glibc@X.Y'" in message
 
 
-@pytest.mark.parametrize("bad", ["14.0.1", "fourteen", "v14", "14.", ".5", "macosx_14_0"])
+@pytest.mark.parametrize("bad", ["", "14.0.1", "fourteen", "v14", "14.", ".5", "macosx_14_0"])
 def test_parse_bad_macosx_target(bad):
     with pytest.raises(PlatformError) as error:
         DeploymentTarget.parse("glibc@2.28", bad)
@@ -146,17 +144,17 @@ def test_manylinux_tags_stop_at_linux_target():
     assert tags[0] == "manylinux_2_35_aarch64"
     assert "manylinux_2_36_aarch64" not in tags
     assert all(tag.endswith("_aarch64") for tag in tags)
-    old = platform("linux_x86_64").platform_tags(DeploymentTarget.parse("glibc@2.17", ""))
+    old = platform("linux_x86_64").platform_tags(DeploymentTarget.parse("glibc@2.17", "13.0"))
     assert old[:2] == ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]
     assert "manylinux_2_18_x86_64" not in old
 
 
 def test_macos_tags_follow_macosx_target():
-    arm15 = platform("macosx_arm64").platform_tags(DeploymentTarget.parse("", "15.0"))
+    arm15 = platform("macosx_arm64").platform_tags(DeploymentTarget.parse("glibc@2.28", "15.0"))
     assert arm15[0] == "macosx_15_0_arm64"
     assert arm15.index("macosx_15_0_arm64") < arm15.index("macosx_14_0_arm64") < arm15.index("macosx_11_0_arm64")
     assert not any(tag.endswith("_x86_64") for tag in arm15)
-    arm14 = platform("macosx_arm64").platform_tags(DeploymentTarget.parse("", "14.0"))
+    arm14 = platform("macosx_arm64").platform_tags(DeploymentTarget.parse("glibc@2.28", "14.0"))
     assert "macosx_15_0_arm64" not in arm14
     assert arm14[0] == "macosx_14_0_arm64"
     intel = platform("macosx_x86_64").platform_tags(DEFAULT)

@@ -137,7 +137,7 @@ def test_uv_installs_from_the_rendered_lock(uv, tmp_path):
         cmd = [
             str(uv), "pip", "install", "--dry-run", "-r", str(path), "--target", str(tmp_path / "target"),
             "--python", sys.executable, "--python-version", "3.11", "--no-config", "--no-python-downloads",
-            "--python-platform", target.uv_python_platform(DeploymentTarget()),
+            "--python-platform", target.uv_python_platform(DeploymentTarget.parse("glibc@2.28", "13.0")),
         ]  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ import pytest
 from stacktool.platforms import DeploymentTarget, platform
 from stacktool.wheel_choice import NoWheelError, WheelFile, choose_wheel
 
-DEFAULT = DeploymentTarget()
+DEFAULT = DeploymentTarget.parse("glibc@2.28", "13.0")
 
 
 def wheels(*filenames: str) -> list[WheelFile]:
@@ -22,29 +22,29 @@ MAC = ["pkg-1.0-cp311-cp311-macosx_14_0_arm64.whl", "pkg-1.0-cp311-cp311-macosx_
 
 @pytest.mark.parametrize("order", [MAC, MAC[::-1]])
 def test_most_specific_macos_wheel_wins(order):
-    assert choose(order, "macosx_arm64", DeploymentTarget.parse("", "15.0")) == MAC[1]
-    assert choose(order, "macosx_arm64", DeploymentTarget.parse("", "14.0")) == MAC[0]
+    assert choose(order, "macosx_arm64", DeploymentTarget.parse("glibc@2.28", "15.0")) == MAC[1]
+    assert choose(order, "macosx_arm64", DeploymentTarget.parse("glibc@2.28", "14.0")) == MAC[0]
 
 
 def test_macos_wheel_newer_than_target_is_rejected():
     with pytest.raises(NoWheelError):
-        choose([MAC[1]], "macosx_arm64", DeploymentTarget.parse("", "14.0"))
+        choose([MAC[1]], "macosx_arm64", DeploymentTarget.parse("glibc@2.28", "14.0"))
     # universal2 serves arm64 too, below an arm64-specific wheel of the same version
     universal = "pkg-1.0-cp311-cp311-macosx_10_9_universal2.whl"
     assert choose([universal], "macosx_arm64") == universal
-    assert choose([universal, MAC[0]], "macosx_arm64", DeploymentTarget.parse("", "14.0")) == MAC[0]
+    assert choose([universal, MAC[0]], "macosx_arm64", DeploymentTarget.parse("glibc@2.28", "14.0")) == MAC[0]
 
 
 def test_manylinux_wheel_newer_than_glibc_target_is_rejected():
     new = "pkg-1.0-cp311-cp311-manylinux_2_35_x86_64.whl"
     old = "pkg-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
-    glibc_228 = DeploymentTarget.parse("glibc@2.28", "")
+    glibc_228 = DeploymentTarget.parse("glibc@2.28", "13.0")
     with pytest.raises(NoWheelError) as error:
         choose([new], "linux_x86_64", glibc_228)
     assert "glibc 2.28" in str(error.value)
     assert new in str(error.value)
     assert choose([new, old], "linux_x86_64", glibc_228) == old
-    assert choose([new, old], "linux_x86_64", DeploymentTarget.parse("glibc@2.35", "")) == new
+    assert choose([new, old], "linux_x86_64", DeploymentTarget.parse("glibc@2.35", "13.0")) == new
 
 
 def test_legacy_manylinux_alias_alone_is_accepted():

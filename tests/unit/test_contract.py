@@ -1,4 +1,4 @@
-"""Tests for stacktool.spec: the layer specs the lock verb reads."""
+"""Tests for stacktool.contract: the records crossing the Starlark/Python boundary, decoded strictly."""
 
 from __future__ import annotations
 
@@ -6,8 +6,27 @@ import json
 from typing import Any
 
 import pytest
+from stacktool.contract import (
+    ComposeConfig,
+    ContractError,
+    LayerSpec,
+    Module,
+    SpecError,
+    StackSpec,
+    Wheel,
+    from_json,
+    read_json,
+    to_json,
+)
 from stacktool.platforms import DeploymentTarget
-from stacktool.spec import SpecError, layer_from_json, load_stack
+
+
+def layer_from_json(data: dict[str, Any]) -> LayerSpec:
+    return from_json(LayerSpec, data, "spec")
+
+
+def load_stack(path) -> StackSpec:
+    return StackSpec.load(path)
 
 
 def layer(key: str, kind: str, env_name: str, lower: list[str], **extra: Any) -> dict[str, Any]:
@@ -37,7 +56,7 @@ FRAMEWORK = layer("stacks:sci", "framework", "framework-sci", ["stacks:cpython3_
 
 def test_load_stack(tmp_path):
     stack = load_stack(write_spec(tmp_path, [RUNTIME, FRAMEWORK]))
-    assert stack.lock_label == "stacks:lock"
+    assert stack.lock == "stacks:lock"
     assert [item.key for item in stack.layers] == ["stacks:cpython3_11", "stacks:sci"]
     sci = stack.layer("stacks:sci")
     assert sci.label == "//stacks:sci"
@@ -88,3 +107,58 @@ def test_bad_target_and_platform_name_the_layer():
     bad_platform = layer_from_json(layer("s:l", "framework", "framework-l", [], platforms=["linux_x86_64", "amiga"]))
     with pytest.raises(SpecError, match=r"^//s:l: unknown platform 'amiga'"):
         bad_platform.target_platforms()
+
+
+def test_missing_and_unknown_fields_are_named(tmp_path):
+    data = dict(FRAMEWORK, extra=1)
+    del data["pylock"]
+    with pytest.raises(ContractError) as error:
+        layer_from_json(data)
+    assert str(error.value).startswith("spec: LayerSpec fields differ (missing: pylock; unknown: extra)")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("requirements", "six", "spec.requirements: expected a list, got 'six'"),
+        ("python", 3.11, "spec.python: expected str, got 3.11"),
+        ("platforms", ["linux_x86_64", 1], "spec.platforms[1]: expected str, got 1"),
+    ],
+)
+def test_values_of_the_wrong_type_are_named(field, value, expected):
+    with pytest.raises(ContractError) as error:
+        layer_from_json(dict(FRAMEWORK, **{field: value}))
+    assert str(error.value) == expected
+
+
+def test_spec_round_trips_to_what_bazel_wrote():
+    """The index records `inputs`; the layer rule compares it with its own spec dict, so it must be exact."""
+    assert layer_from_json(FRAMEWORK).inputs == FRAMEWORK
+    assert json.loads(to_json(layer_from_json(FRAMEWORK))) == FRAMEWORK
+
+
+def test_compose_config_decodes_nested_records_and_nulls(tmp_path):
+    config = ComposeConfig(
+        env_name="app-x",
+        kind="application",
+        platform="linux_x86_64",
+        python="3.11",
+        runtime="cpython3_11",
+        lower=("cpython3_11",),
+        launch_module="x",
+        wheels=(Wheel("six", "1.16.0", "six-1.16.0-py2.py3-none-any.whl", "0" * 64, "trees/six"),),
+        modules=(Module("x.py", "src/x.py"),),
+        dynlib_exclude=(),
+        runtime_archive=None,
+        runtime_source=None,
+        runtime_record="runtime_record.json",
+        venv_files="venv_files",
+    )
+    path = tmp_path / "compose.json"
+    path.write_text(to_json(config), encoding="utf-8")
+    assert read_json(ComposeConfig, path) == config
+    broken = json.loads(to_json(config))
+    broken["wheels"][0]["sha256"] = None
+    path.write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(ContractError, match=r"compose.json.wheels\[0\].sha256: expected str, got None"):
+        read_json(ComposeConfig, path)

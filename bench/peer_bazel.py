@@ -1,0 +1,153 @@
+"""This project's builds of a stack: cold (empty output base, warm repository cache, profiled), no-op, after an
+app-only code change and an app-only requirement change, and the 3-platform bundle build."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import Workspace, fresh_workspace, read_json_stream, remove, timed
+from peer_stacks import StackRun
+from runtime_fixtures import make_fixture_runtime
+
+
+@dataclass
+class Build:
+    seconds: float
+    ran: list[dict[str, Any]]  # spawns that executed (cache hits excluded)
+    profile: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        counts = Counter(e["mnemonic"] for e in self.ran)
+        return f"{len(self.ran)} actions: {', '.join(f'{m} {n}' for m, n in sorted(counts.items()))}".rstrip(": ")
+
+    def action_seconds(self) -> dict[str, float]:
+        """Wall time of the executed actions, summed per mnemonic (they run in parallel: more than the build)."""
+        total: dict[str, float] = defaultdict(float)
+        for e in self.ran:
+            total[e["mnemonic"]] += float(e.get("metrics", {}).get("totalTime", "0s").rstrip("s") or 0)
+        return {m: round(s, 2) for m, s in sorted(total.items(), key=lambda item: -item[1])}
+
+
+def build(ws: Workspace, targets: list[str], tag: str, profile: bool = True) -> Build:
+    """Builds `targets`, timed, with Bazel's execution log (and, optionally, its JSON trace profile)."""
+    log = ws.output_base.parent / f"{tag}.exec.json"
+    trace = ws.output_base.parent / f"{tag}.profile.gz"
+    flags = [f"--execution_log_json_file={log}", *([f"--profile={trace}"] if profile else [])]
+    seconds = timed(lambda: ws.bazel("build", *flags, *targets))
+    ran = [e for e in read_json_stream(log) if not e.get("cacheHit")]
+    return Build(seconds, ran, profile_summary(trace) if profile else {})
+
+
+def profile_summary(trace: Path) -> dict[str, Any]:
+    """Where a build's time goes, from Bazel's JSON trace profile (what `bazel analyze-profile` reads)."""
+    with gzip.open(trace, "rt") as f:
+        data = json.load(f)
+    events = [e for e in (data["traceEvents"] if isinstance(data, dict) else data) if e.get("ph") == "X"]
+
+    def secs(e: dict[str, Any]) -> float:
+        return round(e.get("dur", 0) / 1e6, 2)
+
+    fetches = sorted((e for e in events if e.get("cat") == "Fetching repository"), key=lambda e: -e.get("dur", 0))
+    critical = [e for e in events if e.get("cat") == "critical path component"]
+    phases = {e["name"]: secs(e) for e in events if e.get("name") in ("buildTargets", "runAnalysisAndExecutionPhase")}
+    return {
+        "critical path (s)": round(sum(secs(e) for e in critical), 2),
+        "critical path": [f"{secs(e)}s {e['name']}" for e in critical if secs(e) >= 0.1],
+        "repository fetches (s, summed)": round(sum(secs(e) for e in fetches), 2),
+        "slowest repository fetches": [f"{secs(e)}s {e['name']}" for e in fetches[:3]],
+        "sandbox setup (s, summed)": round(
+            sum(secs(e) for e in events if e.get("name") in ("sandbox.createFileSystem", "sandbox.delete")), 2
+        ),
+        "phases (s)": phases,
+    }
+
+
+def fixture_runtimes(where: Path, linux_runtime: Path) -> Path:
+    """The local Linux runtime plus macOS/Windows layout fixtures, for VENVSTACKS_LOCAL_RUNTIMES."""
+    where.mkdir(parents=True)
+    shutil.copy(linux_runtime, where)
+    for platform in ("macosx_arm64", "win_amd64"):
+        make_fixture_runtime(where, platform)
+    return where
+
+
+def use_runtimes(ws: Workspace, runtimes: Path) -> None:
+    (ws.path / "user.bazelrc").write_text(f"common --repo_env=VENVSTACKS_LOCAL_RUNTIMES={runtimes}\n")
+
+
+def cold_start(ws: Workspace, targets: list[str]) -> float:
+    """Builds once (the repository cache gets every download), then empties the output base; returns server start."""
+    ws.bazel("build", *targets)
+    ws.shutdown()
+    remove(ws.output_base)
+    return timed(lambda: ws.bazel("info", "release"))
+
+
+def started_workspace(run: StackRun) -> tuple[Workspace, float]:
+    """A fresh checkout of the stack whose downloads are all in the repository cache, its output base empty and its
+    server just started; returns it and the server start's seconds."""
+    ws = fresh_workspace(run.stack.example, run.work / "bazel")
+    if run.stack.bundle:
+        use_runtimes(ws, run.runtimes)  # the same runtime configuration as the 3-platform build
+    return ws, cold_start(ws, run.targets)
+
+
+def cold_and_noop(run: StackRun, ws: Workspace, server: float, floor_seconds: float) -> Build:
+    """The cold build (rows vs the floor, with and without the server start) and the no-op rebuild; returns the
+    cold build."""
+    run.row("Bazel server start (empty output base)", server)
+    cold = build(ws, run.targets, "cold")
+    run.raw["cold build profile"] = cold.profile
+    run.raw["cold build action seconds (summed per mnemonic)"] = cold.action_seconds()
+    run.row("cold build vs floor", cold.seconds, cold.seconds / floor_seconds, "<= 1.3x", cold.summary())
+    run.row("cold build incl. server start vs floor", server + cold.seconds, (server + cold.seconds) / floor_seconds)
+    noop = build(ws, run.targets, "noop", profile=False)
+    run.row("no-op rebuild", noop.seconds, None, "", noop.summary())
+    return cold
+
+
+def app_changes(run: StackRun, ws: Workspace, cold: Build) -> None:
+    """Rebuilds after an app-only code change, then after an app-only requirement change (relocked, untimed)."""
+    lower = {f"//stacks:{layer.name}" for layer in run.layers if layer.kind != "application"}
+    module = ws.path / "stacks" / run.stack.code_change
+    module.write_text(module.read_text() + "\n# bench: an app-only change\n")
+    code = build(ws, run.targets, "app_code")
+    build_file = ws.path / "stacks" / "BUILD.bazel"
+    build_file.write_text(build_file.read_text().replace(*run.stack.requirement_change))
+    ws.bazel("run", "//stacks:lock")
+    requirement = build(ws, run.targets, "app_requirement")
+    for what, change in (("code", code), ("requirement", requirement)):
+        touched = sum(1 for e in change.ran if e.get("targetLabel") in lower)
+        run.raw[f"app {what} change profile"] = change.profile
+        run.row(
+            f"rebuild after an app {what} change vs cold",
+            change.seconds,
+            change.seconds / cold.seconds,
+            "<= 0.1x",
+            f"{change.summary()}; {touched} of them runtime/framework"
+            + ("; relock not timed" if what == "requirement" else ""),
+        )
+
+
+def three_platforms(run: StackRun, cold: Build) -> None:
+    """The cold build of the stack's all-platforms bundle, in a checkout of its own, vs the 1-platform cold build."""
+    ws = fresh_workspace(run.stack.example, run.work / "bundle")
+    use_runtimes(ws, run.runtimes)
+    cold_start(ws, [run.stack.bundle])
+    bundle = build(ws, [run.stack.bundle], "bundle")
+    ws.shutdown()
+    remove(run.work / "bundle")
+    run.raw["3-platform cold build profile"] = bundle.profile
+    run.row(
+        "3-platform cold build vs 1-platform",
+        bundle.seconds,
+        bundle.seconds / cold.seconds,
+        "<= 2x",
+        f"{bundle.summary()}; macOS/Windows runtimes are layout fixtures",
+    )
