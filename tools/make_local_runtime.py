@@ -21,7 +21,6 @@ import argparse
 import ast
 import base64
 import csv
-import gzip
 import hashlib
 import io
 import os
@@ -30,17 +29,20 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# The repository's own archive writer and digest: this script runs under the host's python3, not a Bazel action.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from stacktool.archive import ArchiveError, write_archive
+from stacktool.digest import sha256_of
+
 SUPPORTED_MINORS = ("3.11", "3.12", "3.13")
 TAG = "local"
 INSTALL_PREFIX = "/install"  # what PBS leaves in its sysconfig data
-MTIME = 315532800  # 1980-01-01T00:00:00Z, the zip epoch
 RPATH = "$ORIGIN/../lib"
 TEST_DIRS = frozenset({"test", "tests", "idle_test"})
 TEST_EXTENSION_PREFIXES = ("_test", "_xxtest", "_ctypes_test")
@@ -416,69 +418,6 @@ def fix_records(site_packages: Path, python: Path) -> None:
             record.write_text(out.getvalue())
 
 
-def tar_members(root: Path) -> list[Path]:
-    """Every path under `root` (root included) except __pycache__, sorted by archive name."""
-    paths = [root]
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-        here = Path(dirpath)
-        paths += [here / d for d in dirnames] + [here / f for f in filenames]
-    return sorted(paths, key=lambda p: p.relative_to(root.parent).as_posix())
-
-
-def write_archive(python: Path, out: Path) -> str:
-    """Write python/ as a reproducible tar.gz to `out` atomically; return its sha256."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    tmp = Path(tmp_name)
-    try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for path in tar_members(python):
-                add_member(tar, path, path.relative_to(python.parent).as_posix())
-        tmp.chmod(0o644)
-        digest = sha256_file(tmp)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return digest
-
-
-def add_member(tar: tarfile.TarFile, path: Path, name: str) -> None:
-    info = tarfile.TarInfo(name)
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mtime = MTIME
-    if path.is_symlink():
-        info.type = tarfile.SYMTYPE
-        info.linkname = str(path.readlink())
-        info.mode = 0o777
-        tar.addfile(info)
-    elif path.is_dir():
-        info.type = tarfile.DIRTYPE
-        info.mode = 0o755
-        tar.addfile(info)
-    elif path.is_file():
-        info.size = path.stat().st_size
-        info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-        with path.open("rb") as data:
-            tar.addfile(info, data)
-    else:
-        raise SystemExit(f"make_local_runtime: unexpected file type: {path}")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as data:
-        for chunk in iter(lambda: data.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def sidecar(archive: Path) -> Path:
     return archive.with_name(archive.name + ".sha256")
 
@@ -489,7 +428,7 @@ def is_complete(archive: Path) -> bool:
     if not archive.is_file() or not side.is_file():
         return False
     fields = side.read_text().split()
-    return bool(fields) and fields[0] == sha256_file(archive)
+    return bool(fields) and fields[0] == sha256_of(archive)
 
 
 def write_sidecar(archive: Path, digest: str) -> None:
@@ -510,8 +449,9 @@ def build(source: Source, out_dir: Path, triple: str | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="make_local_runtime-") as staging:
         python = Path(staging) / "python"
         stage(source, python, patchelf)
-        digest = write_archive(python, archive)
-    write_sidecar(archive, digest)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        write_archive(python, archive, top="python", fmt="tar.gz")  # deterministic, written atomically
+    write_sidecar(archive, sha256_of(archive))
     log(f"built {archive.name} from {source.prefix} in {time.monotonic() - started:.1f} s")
     return archive
 
@@ -549,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for source in sources:
         try:
             print(build(source, args.out, triple), flush=True)
-        except SystemExit as error:
+        except (SystemExit, ArchiveError) as error:
             log(f"failed for {source.prefix}: {str(error).removeprefix('make_local_runtime: ')}")
             failed += 1
     return 1 if failed else 0

@@ -174,6 +174,16 @@ def _compose_config(ctx, kind, spec, runtime, lower, locked, platform):
         inputs += [runtime.runtime_record, runtime.venv_files]
     return config, inputs
 
+def _pack_config(ctx, spec, locked):
+    """The PackConfig (python/stacktool/contract.py)."""
+    return {
+        "archive_format": ctx.attr.archive_format,
+        "label": "//" + spec["key"],
+        "layer_name": ctx.label.name,
+        "lock_label": locked.lock_label,
+        "pylock_sha256": locked.pylock_sha256,
+    }
+
 def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     tree, symlinks, archive, metadata, runtime_record, venv_files = outputs
     config, inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform)
@@ -194,13 +204,7 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
     run_stacktool(ctx, "compose", args, [compose_config] + inputs, compose_outputs, "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
 
     pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
-    ctx.actions.write(pack_config, json.encode_indent({
-        "archive_format": ctx.attr.archive_format,
-        "label": "//" + spec["key"],
-        "layer_name": ctx.label.name,
-        "lock_label": locked.lock_label,
-        "pylock_sha256": locked.pylock_sha256,
-    }))
+    ctx.actions.write(pack_config, json.encode_indent(_pack_config(ctx, spec, locked)))
     args = ctx.actions.args()
     args.add("--tree", tree.path)
     args.add("--archive", archive)

@@ -57,7 +57,7 @@ def test_two_checkouts_run_from_their_own_deployments(tmp_path: Path, monkeypatc
         deployed = sorted(run_dir.glob("app-mlx_app-*/app-mlx_app/lib/python3.11/site-packages/report_mlx_version.py"))
         assert len(deployed) == 2, deployed
         assert sorted(p.read_text() for p in deployed) == sorted(
-            (a.path / LAUNCH_MODULE).read_text(), launch_b.read_text()
+            [(a.path / LAUNCH_MODULE).read_text(), launch_b.read_text()]
         )
     finally:
         a.shutdown()

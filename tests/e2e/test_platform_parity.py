@@ -6,9 +6,9 @@ python-build-standalone table, the helper tool's exec platforms."""
 from __future__ import annotations
 
 import json
-import sys
 
 from harness import ROOT, Workspace
+from lock_tool_deps import exec_platforms
 from stacktool.metadata import SCHEMA_PATH
 from stacktool.platforms import PLATFORMS
 
@@ -40,8 +40,5 @@ def test_schema_enum_and_pbs_table_list_the_same_platforms() -> None:
 
 def test_helper_tool_exec_platforms_are_target_platforms() -> None:
     tool = json.loads((ROOT / "rules" / "private" / "tool_wheels.json").read_text())
-    sys.path.insert(0, str(ROOT / "tools"))
-    from lock_tool_deps import exec_platforms
-
     assert sorted(tool["wheels"]) == list(exec_platforms())
     assert set(exec_platforms()) <= set(PLATFORMS)

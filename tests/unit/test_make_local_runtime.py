@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
+import make_local_runtime as mlr
 import pytest
+from stacktool.archive import FIXED_MTIME
+from stacktool.digest import sha256_of
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "make_local_runtime.py"
@@ -19,18 +20,6 @@ NAME = "cpython-3.11.7+local-{triple}-install_only.tar.gz"
 ENV_I = ["env", "-i", "PATH=/usr/bin:/bin", "HOME=/nonexistent", "LC_ALL=C.UTF-8"]
 
 needs_prefix = pytest.mark.skipif(not (PREFIX / "bin" / "python3.11").exists(), reason=f"{PREFIX} is absent")
-
-
-def load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_local_runtime", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mlr = load_tool()
 
 
 def make(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -64,7 +53,7 @@ def test_file_name_and_sidecar(built):
     archive = built[0]
     assert archive.name == NAME.format(triple=mlr.host_triple())
     assert mlr.host_triple() in ("x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu")
-    assert mlr.sidecar(archive).read_text().split() == [mlr.sha256_file(archive), archive.name]
+    assert mlr.sidecar(archive).read_text().split() == [sha256_of(archive), archive.name]
 
 
 @needs_prefix
@@ -90,14 +79,14 @@ def test_members(built):
     with tarfile.open(built[0]) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
-    assert names == sorted(names)
+    assert names == sorted(names, key=lambda name: name.split("/"))
     assert names[0] == "python"
     for member in members:
         assert member.name.startswith("python/") or member.name == "python"
         assert ".." not in Path(member.name).parts
         assert "__pycache__" not in member.name
         assert not member.name.endswith((".pyc", ".a"))
-        assert (member.uid, member.gid, member.uname, member.gname, member.mtime) == (0, 0, "", "", mlr.MTIME)
+        assert (member.uid, member.gid, member.uname, member.gname, member.mtime) == (0, 0, "", "", FIXED_MTIME)
         if member.isdir():
             assert member.mode == 0o755
         elif member.isfile():
@@ -105,6 +94,9 @@ def test_members(built):
         else:
             assert member.issym(), member.name
             assert not member.linkname.startswith("/"), member.name
+    modes = {m.name: m.mode for m in members}
+    assert modes["python/lib/libpython3.11.so.1.0"] == modes["python/bin/python3.11"] == 0o755  # ELF
+    assert modes["python/lib/python3.11/os.py"] == 0o644
     links = {m.name: m.linkname for m in members if m.issym()}
     assert links["python/bin/python3"] == "python3.11"
     assert links["python/bin/python"] == "python3.11"

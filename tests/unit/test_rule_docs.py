@@ -5,29 +5,15 @@ That docs/rules.md is current is checked by Bazel: `bazel test //docs:rules_md_t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+import render_rule_docs
 
 ROOT = Path(__file__).resolve().parents[2]
-RENDERER = ROOT / "docs" / "render_rule_docs.py"
 
-
-def load_renderer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("render_rule_docs", RENDERER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-render_rule_docs = load_renderer()
 
 # Shaped like Bazel 7.7.1's output for a defs.bzl (render_main_repo_name = True): a macro, an executable rule loaded
 # from a private file, and a test rule. "\303\203\302\274" is how Bazel 7 writes a `ü` of a .bzl file.
