@@ -132,7 +132,7 @@ def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path) -> dict[str, str]:
+def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path, archive: str) -> dict[str, str]:
     """Writes into `venv_files` the files every virtual environment over the runtime in `out` starts with;
     returns the symlinks it has too (a tree artifact may lose its symlinks, a record cannot)."""
     if layout.windows:  # the runtime's venv launchers start its python.exe as the venv's python
@@ -140,7 +140,7 @@ def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path) -
             found = next((out / c for c in candidates if (out / c).is_file()), None)
             if found is None:
                 raise ComposeError(
-                    f"the runtime has no Windows venv launcher ({' or '.join(candidates)}); is its archive a "
+                    f"{archive} has no Windows venv launcher ({' or '.join(candidates)}); is it a "
                     "python-build-standalone install_only archive for Windows?"
                 )
             (venv_files / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,8 @@ def _compose_runtime(
         raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source")
     unpack_runtime(Path(config.runtime_archive), out, layout)
     composer.adopt(f"runtime archive of {config.env_name}")
-    venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files)
+    archive = Path(config.runtime_archive).name
+    venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files, archive)
     return RuntimeRecord(layout.runtime_python, read_json(RuntimeSource, Path(config.runtime_source)), venv_symlinks)
 
 

@@ -86,7 +86,12 @@ def from_json(cls: type[T], data: Any, where: str) -> T:
 
 
 def read_json(cls: type[T], path: Path) -> T:
-    return from_json(cls, json.loads(path.read_text(encoding="utf-8")), str(path))
+    """The record of type `cls` in the JSON file `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(f"{path}: no such file (expected a {cls.__name__})") from None
+    return from_json(cls, json.loads(text), str(path))
 
 
 def to_json(record: Any) -> str:

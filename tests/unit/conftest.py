@@ -131,6 +131,7 @@ def compose_config(
     *,
     runtime: Runtime | None = None,
     runtime_archive: Path | None = None,
+    runtime_source_file: Path | None = None,
     wheels: list[Wheel] | None = None,
     lower: list[str] | None = None,
     modules: list[Module] | None = None,
@@ -138,8 +139,9 @@ def compose_config(
     platform: str = "linux_x86_64",
     dynlib_exclude: list[str] | None = None,
 ) -> ComposeConfig:
-    """The ComposeConfig rules/private/layer.bzl writes: a runtime layer's from `runtime_archive`, any other's over
-    the composed `runtime`."""
+    """The ComposeConfig rules/private/layer.bzl writes: a runtime layer's from `runtime_archive` (its RuntimeSource
+    written to `runtime_source_file`, by default next to a test's own archive), any other's over the composed
+    `runtime`."""
     return ComposeConfig(
         env_name=env_name,
         kind=kind,
@@ -152,7 +154,7 @@ def compose_config(
         modules=tuple(modules or []),
         dynlib_exclude=tuple(dynlib_exclude or []),
         runtime_archive=str(runtime_archive) if runtime_archive else None,
-        runtime_source=str(runtime_source(runtime_archive, runtime_archive.with_suffix(".json")))
+        runtime_source=str(runtime_source(runtime_archive, runtime_source_file or runtime_archive.with_suffix(".json")))
         if runtime_archive
         else None,
         runtime_record=str(runtime.record) if runtime else None,
@@ -167,7 +169,10 @@ def compose_runtime(
     runtime = Runtime(work / RUNTIME_ENV, work / "runtime_record.json", work / "venv_files")
     runtime.tree.mkdir(parents=True)
     runtime.venv_files.mkdir()
-    config = compose_config(RUNTIME_ENV, "runtime", runtime_archive=archive, platform=platform, wheels=wheels)
+    config = compose_config(
+        RUNTIME_ENV, "runtime", runtime_archive=archive, runtime_source_file=work / "runtime.json", platform=platform,
+        wheels=wheels,
+    )  # fmt: skip
     runtime.record.write_text(to_json(compose(config, runtime.tree, runtime.venv_files)), encoding="utf-8")
     return runtime
 
@@ -219,7 +224,11 @@ def published_runtime(runtime_archive: Path, tmp_path_factory: pytest.TempPathFa
     work = tmp_path_factory.mktemp("runtime-build")
     publish = tmp_path_factory.mktemp("published")
     metadata, runtime = build_and_pack(
-        compose_config(RUNTIME_ENV, "runtime", runtime_archive=runtime_archive), work, publish
+        compose_config(
+            RUNTIME_ENV, "runtime", runtime_archive=runtime_archive, runtime_source_file=work / "runtime.json"
+        ),
+        work,
+        publish,
     )
     assert runtime is not None
     return metadata, runtime

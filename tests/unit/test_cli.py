@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from runtime_fixtures import make_fixture_runtime
+from stacktool.archive import extract_archive
 from stacktool.cli import main
+from stacktool.compose import recorded_symlinks
+from stacktool.contract import LAYER_RECORD, LayerRecord, RuntimeRecord, read_json, to_json
+from stacktool.deploy import run_directory
+from stacktool.link import python_wrapper
 
 ENTRY = Path(__file__).resolve().parents[2] / "python" / "run_stacktool.py"
+POSIX_VENV_SYMLINKS = {"bin/python3": "python", "bin/python3.11": "python"}
+
+
+def sha256_hex(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_fail_verb(capsys):
@@ -39,40 +55,98 @@ def test_user_error_is_one_line_without_traceback(wheels, tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def write_config(path: Path, config: Any) -> Path:
+    path.write_text(to_json(config), encoding="utf-8")
+    return path
+
+
 def test_compose_and_pack_verbs(kit, wheels, posix_trees, tmp_path, capsys):
-    six = kit.wheel_entry(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
+    # the runtime layer's compose action: it also writes the record and venv files for the layers above
+    runtime_archive = make_fixture_runtime(tmp_path, "linux_x86_64")
+    config = kit.compose_config("cpython3_11", "runtime", runtime_archive=runtime_archive)
+    runtime_config = write_config(tmp_path / "cpython3_11.compose.json", config)
+    runtime_tree, venv_files = tmp_path / "cpython3_11", tmp_path / "venv_files"
+    record, runtime_links = tmp_path / "runtime_record.json", tmp_path / "cpython3_11.symlinks.json"
+    runtime_tree.mkdir()
+    venv_files.mkdir()
+    args = ["--config", str(runtime_config), "--out", str(runtime_tree), "--symlinks", str(runtime_links)]
+    assert main(["compose", *args, "--runtime-record", str(record), "--venv-files", str(venv_files)]) == 0
+    runtime = read_json(RuntimeRecord, record)
+    assert record.read_text(encoding="utf-8") == to_json(runtime)
+    assert (runtime.interpreter, runtime.venv_symlinks) == ("bin/python3.11", POSIX_VENV_SYMLINKS)
+    assert (runtime.source.file, runtime.source.sha256) == (runtime_archive.name, sha256_hex(runtime_archive))
+    assert (venv_files / "bin" / "python").read_text(encoding="utf-8") == python_wrapper("LD_LIBRARY_PATH")
+    assert json.loads(runtime_links.read_text(encoding="utf-8")) == {
+        "bin/python": "python3.11",
+        "bin/python3": "python3.11",
+    }
+    # a runtime layer without the directory for its venv files is a user error
+    assert main(["compose", *args[:2], "--out", str(tmp_path / "x"), "--symlinks", str(tmp_path / "x.json")]) == 1
+    assert capsys.readouterr().err == "error: cpython3_11: composing a runtime layer needs a venv_files directory\n"
+
+    # a framework layer over it: from the runtime's record and venv files, not from its archive
+    six = kit.wheel(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
     cfg = kit.compose_config("framework-sci", "framework", wheels=[six])
-    config = tmp_path / "compose.json"
-    config.write_text(json.dumps(cfg), encoding="utf-8")
-    tree = tmp_path / "tree"
+    cfg = dataclasses.replace(cfg, runtime_record=str(record), venv_files=str(venv_files))
+    config = write_config(tmp_path / "compose.json", cfg)
+    tree, links = tmp_path / "tree", tmp_path / "framework-sci.symlinks.json"
     tree.mkdir()
-    assert main(["compose", "--config", str(config), "--out", str(tree)]) == 0
+    assert main(["compose", "--config", str(config), "--out", str(tree), "--symlinks", str(links)]) == 0
     assert (tree / "lib/python3.11/site-packages/six.py").is_file()
+    assert (tree / "bin" / "python").read_bytes() == (venv_files / "bin" / "python").read_bytes()
+    assert links.read_text(encoding="utf-8") == json.dumps(recorded_symlinks(tree), indent=1, sort_keys=True) + "\n"
+    assert json.loads(links.read_text(encoding="utf-8")) == POSIX_VENV_SYMLINKS
+    assert read_json(LayerRecord, tree / LAYER_RECORD).runtime_source == runtime.source
 
     pylock = tmp_path / "pylock.framework-sci.toml"
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
-    runtime_info = tmp_path / "runtime.json"
-    runtime_info.write_text(
-        json.dumps({"file": "rt.tar.gz", "origin": "local", "python_version": "3.11.7", "sha256": "a" * 64}),
-        encoding="utf-8",
-    )
-    pack_config = tmp_path / "pack.json"
-    pack_config.write_text(json.dumps(kit.pack_config(cfg, pylock, runtime_info)), encoding="utf-8")
+    pack_config = write_config(tmp_path / "pack.json", kit.pack_config(pylock, "framework-sci"))
+    # the tree as remote execution may hand it over: its symlinks dereferenced; pack restores them from --symlinks
+    dereferenced = shutil.copytree(tree, tmp_path / "dereferenced")
+    assert not (dereferenced / "bin" / "python3").is_symlink()
     archive, metadata = tmp_path / "framework-sci.tar.zst", tmp_path / "framework-sci.json"
-    args = ["--tree", str(tree), "--archive", str(archive), "--metadata", str(metadata), "--pylock", str(pylock)]
-    assert main(["pack", *args, "--config", str(pack_config)]) == 0
-    assert json.loads(metadata.read_text(encoding="utf-8"))["archive"]["name"] == archive.name
+    flags = {"--tree": dereferenced, "--archive": archive, "--metadata": metadata, "--pylock": pylock}
+    flags |= {"--config": pack_config, "--symlinks": links}
+    args = [str(arg) for flag in flags.items() for arg in flag]
+    assert main(["pack", *args]) == 0
+    published = json.loads(metadata.read_text(encoding="utf-8"))
+    assert published["archive"]["name"] == archive.name
+    assert published["python"] == {
+        "implementation": "cpython",
+        "version": "3.11.99",
+        "runtime_archive": {"file": runtime_archive.name, "sha256": sha256_hex(runtime_archive), "origin": "local"},
+    }
+    extracted = tmp_path / "extracted"
+    extracted.mkdir()
+    top = extract_archive(archive, extracted, top="framework-sci")
+    assert {rel: os.readlink(top / rel) for rel in POSIX_VENV_SYMLINKS} == POSIX_VENV_SYMLINKS
 
     pylock.write_text('lock-version = "1.0"\n# edited\n', encoding="utf-8")
-    assert main(["pack", *args, "--config", str(pack_config)]) == 1
+    assert main(["pack", *args]) == 1
     assert capsys.readouterr().err.startswith("error: pylock.framework-sci.toml changed after //stacks:lock")
 
-    cfg["wheels"].append(kit.wheel_entry(wheels["six-1.17.0"], posix_trees["six-1.17.0"]))
-    config.write_text(json.dumps(cfg), encoding="utf-8")
+    cfg = dataclasses.replace(cfg, wheels=(*cfg.wheels, kit.wheel(wheels["six-1.17.0"], posix_trees["six-1.17.0"])))
+    write_config(config, cfg)
     again = tmp_path / "again"
     again.mkdir()
-    assert main(["compose", "--config", str(config), "--out", str(again)]) == 1
+    assert main(["compose", "--config", str(config), "--out", str(again), "--symlinks", str(tmp_path / "s.json")]) == 1
     assert "both install lib/python3.11/site-packages/six.py" in capsys.readouterr().err
+
+
+def test_config_of_another_version_is_one_line_naming_the_file(kit, fixture_runtime, tmp_path, capsys):
+    """A config written by rules/ of another version (here: an old field, one missing) is refused, not guessed at."""
+    data = json.loads(to_json(kit.compose_config("framework-sci", "framework", runtime=fixture_runtime)))
+    data["windows"] = False
+    del data["runtime_record"]
+    config = tmp_path / "compose.json"
+    config.write_text(json.dumps(data), encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["compose", "--config", str(config), "--out", str(out), "--symlinks", str(tmp_path / "s.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {config}: ComposeConfig fields differ (missing: runtime_record; unknown: windows); ")
+    assert err.count("\n") == 1
+    assert list(out.iterdir()) == []
 
 
 def lock_spec(tmp_path: Path, requirements: list[str]) -> Path:
@@ -117,26 +191,20 @@ def test_lock_verb_user_errors(uv, tmp_path, capsys):
     assert list(out.iterdir()) == []
 
 
-def test_deploy_and_run_verbs(published_stack, tmp_path):
-    """`deploy` prints each layer; `run` (what `bazel run` of a layer execs) deploys and runs the launch module."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    dest = tmp_path / "run dir"
-    metadata = [arg for path in published_stack for arg in ("--metadata", str(path))]
-    result = subprocess.run(
-        [sys.executable, str(ENTRY), "run", "--deploy-dir", str(dest), *metadata, "--", "x", "--y"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == f"hello from {dest / 'app-hello'}"
-    assert result.stdout.splitlines()[-1] == "args ['x', '--y']"
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without anything that would point Python or `run` elsewhere, plus `extra`."""
+    drop = ("PYTHON", "VIRTUAL_ENV", "BUILD_WORKSPACE_DIRECTORY", "VENVSTACKS_RUN_DIR", "XDG_CACHE_HOME")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)} | extra
+
+
+def test_deploy_verb(published_stack, tmp_path):
+    """`deploy` prints each layer it deployed."""
     to = tmp_path / "deployed"
     result = subprocess.run(
         [sys.executable, str(ENTRY), "deploy", "--to", str(to), *map(str, published_stack[:2])],
         capture_output=True,
         text=True,
-        env=env,
+        env=clean_env(),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -145,7 +213,91 @@ def test_deploy_and_run_verbs(published_stack, tmp_path):
     ]
 
 
-@pytest.mark.parametrize("argv", [[], ["no-such-verb"], ["compose", "--config", "x.json"]])
+def test_run_verb_deploys_once_per_workspace(published_stack, tmp_path, monkeypatch):
+    """`run` (what `bazel run` of a layer execs) deploys into a directory of its workspace and label below
+    $VENVSTACKS_RUN_DIR, reuses it on the next run, and runs the launch module with the arguments after `--`."""
+    base = tmp_path / "run dir"
+    metadata = [arg for path in published_stack for arg in ("--metadata", str(path))]
+
+    def run(workspace: Path) -> tuple[Path, list[str]]:
+        env = {"VENVSTACKS_RUN_DIR": str(base), "BUILD_WORKSPACE_DIRECTORY": str(workspace)}
+        result = subprocess.run(
+            [sys.executable, str(ENTRY), "run", "--label", "//apps:hello", *metadata, "--", "x", "--y"],
+            capture_output=True,
+            text=True,
+            env=clean_env(**env),
+        )
+        assert result.returncode == 0, result.stderr
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return run_directory("//apps:hello", published_stack[-1]), result.stdout.splitlines()
+
+    first, out = run(tmp_path / "checkout a")
+    assert first.parent == base
+    assert first.name.startswith("app-hello-")
+    assert out[0] == f"hello from {first / 'app-hello'}"
+    assert out[-1] == "args ['x', '--y']"
+    sentinel = first / "framework-sci" / "sentinel"
+    sentinel.write_text("kept", encoding="utf-8")
+
+    again, out = run(tmp_path / "checkout a")  # the same checkout: the same directory, unchanged layers kept
+    assert again == first
+    assert out[0] == f"hello from {first / 'app-hello'}"
+    assert sentinel.read_text(encoding="utf-8") == "kept"
+
+    other, out = run(tmp_path / "checkout b")  # another checkout: a directory of its own
+    assert other != first
+    assert other.parent == base
+    assert out[0] == f"hello from {other / 'app-hello'}"
+    assert not (other / "framework-sci" / "sentinel").exists()
+    assert sentinel.read_text(encoding="utf-8") == "kept"
+    assert sorted(p.name for p in base.iterdir()) == sorted(
+        [first.name, other.name, f".{first.name}.lock", f".{other.name}.lock"]
+    )
+
+
+def test_run_directory_is_keyed_by_workspace_label_and_platform(published_stack, tmp_path, monkeypatch):
+    top = published_stack[-1]
+    monkeypatch.setenv("VENVSTACKS_RUN_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("BUILD_WORKSPACE_DIRECTORY", "/src/a")
+    here = run_directory("//apps:hello", top)
+    assert here == run_directory("//apps:hello", top)  # stable
+    assert here.parent == tmp_path / "runs"
+    assert re.fullmatch(r"app-hello-[0-9a-f]{16}", here.name)
+    assert run_directory("//apps:other", top) != here
+    other_platform = tmp_path / "app-hello-linux_aarch64.json"
+    other_platform.write_text(
+        json.dumps(json.loads(top.read_text(encoding="utf-8")) | {"platform": "linux_aarch64"}), encoding="utf-8"
+    )
+    assert run_directory("//apps:hello", other_platform) != here
+    monkeypatch.setenv("BUILD_WORKSPACE_DIRECTORY", "/src/b")
+    elsewhere = run_directory("//apps:hello", top)
+    assert elsewhere != here
+    assert elsewhere.parent == here.parent
+    monkeypatch.delenv("BUILD_WORKSPACE_DIRECTORY")  # run outside `bazel run`: still one fixed directory
+    assert run_directory("//apps:hello", top) not in (here, elsewhere)
+    assert run_directory("//apps:hello", top) == run_directory("//apps:hello", top)
+    # the default base directory: below the user's cache directory
+    monkeypatch.delenv("VENVSTACKS_RUN_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert run_directory("//apps:hello", top).parent == tmp_path / "cache" / "rules_venvstacks" / "run"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert run_directory("//apps:hello", top).parent == tmp_path / "home" / ".cache" / "rules_venvstacks" / "run"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["no-such-verb"],
+        ["compose", "--config", "x.json"],
+        ["compose", "--config", "x.json", "--out", "o"],  # --symlinks is required
+        ["pack", "--tree", "t", "--archive", "a", "--metadata", "m", "--pylock", "p", "--config", "c"],  # --symlinks
+        ["run", "--metadata", "m.json", "--", "x"],  # --label is required
+        ["run", "--label", "//apps:hello", "--deploy-dir", "d", "--metadata", "m.json"],  # no --deploy-dir any more
+    ],
+)
 def test_bad_command_lines_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

@@ -1,12 +1,14 @@
 """Tests for stacktool.deploy and the injected postinstall.py: a real stack on the local runtime.
 
 The stack (conftest.published_stack) is composed and packed with the real verbs: a runtime layer from the local
-python-build-standalone-like archive, a framework layer with six, an application layer with a launch module.
+python-build-standalone-like archive, a framework layer with six, an application layer with a launch module. Each
+deployed layer carries its record (share/venvstacks/layer.json), which deploy and postinstall.py read.
 """
 
 from __future__ import annotations
 
 import ctypes.util
+import dataclasses
 import json
 import os
 import shutil
@@ -14,7 +16,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from stacktool.deploy import DeployedLayer, DeployError, check, deploy
+from runtime_fixtures import make_fixture_runtime
+from stacktool.compose import compose
+from stacktool.contract import LAYER_RECORD, LayerRecord, Wheel, read_json, to_json
+from stacktool.deploy import DeployedLayer, DeployError, check, deploy, exclusive
 from stacktool.metadata import MetadataError
 
 SITE = "lib/python3.11/site-packages"
@@ -65,7 +70,13 @@ def test_deploy_unpacks_layers_side_by_side(deployed):
     for layer in layers:
         marker = dest / f".{layer.metadata['env_name']}.sha256"
         assert marker.read_text() == layer.metadata["archive"]["sha256"]
-        assert layer.config()["env_name"] == layer.metadata["env_name"]
+        record = layer.record  # the layer's own record, read from the deployed layer
+        assert (record.env_name, record.kind, record.runtime) == (
+            layer.metadata["env_name"], layer.metadata["kind"], layer.metadata["runtime_layer"]
+        )  # fmt: skip
+        assert list(record.lower) == layer.metadata["lower_layers"]
+        assert layer.python == layer.path / record.interpreter
+    assert [p.name for p in layers[1].record.packages] == ["six"]
 
 
 def test_postinstall_writes_pyvenv_cfg_and_python_link(deployed):
@@ -267,6 +278,71 @@ def test_postinstall_without_runtime_fails_clearly(deployed, tmp_path):
     assert "postinstall: framework-sci: runtime layer 'cpython3_11' not found next to it" in result.stderr
 
 
+def test_postinstall_follows_the_layer_record(deployed, tmp_path):
+    """postinstall.py writes the venv links only where the record asks for them (not for Windows layers, whose
+    record has no venv_links), and finds the runtime through the record's runtime and runtime_interpreter."""
+    dest, _ = deployed
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "cpython3_11").symlink_to(dest / "cpython3_11")  # the runtime as it was deployed
+    layer = root / "framework-sci"
+    shutil.copytree(dest / "framework-sci", layer, symlinks=True)
+    for written in ("bin/python_", "share/venvstacks/library_path", "pyvenv.cfg"):
+        (layer / written).unlink()
+    record = read_json(LayerRecord, layer / LAYER_RECORD)
+    assert record.venv_links is not None
+    windows_like = dataclasses.replace(record, venv_links=None, runtime_interpreter="bin/python3")
+    (layer / LAYER_RECORD).write_text(to_json(windows_like), encoding="utf-8")
+    result = subprocess.run(
+        [str(dest / "cpython3_11/bin/python3.11"), "-I", str(layer / "postinstall.py")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    cfg = dict(line.split(" = ", 1) for line in (layer / "pyvenv.cfg").read_text(encoding="utf-8").splitlines())
+    assert cfg["executable"] == str(root / "cpython3_11" / "bin" / "python3")  # the record's runtime_interpreter
+    assert cfg["home"] == str(root / "cpython3_11" / "bin")
+    assert cfg["venvstacks-layer"] == "framework-sci"
+    assert not (layer / "bin/python_").is_symlink()
+    assert not (layer / "share/venvstacks/library_path").exists()
+
+
+def test_python_of_a_windows_layer_comes_from_its_record(kit, tmp_path):
+    """DeployedLayer.python is the record's interpreter: Scripts/python.exe for a Windows layer."""
+    runtime = kit.compose_runtime(make_fixture_runtime(tmp_path, "win_amd64"), tmp_path / "rt", platform="win_amd64")
+    layer = tmp_path / "framework-w"
+    layer.mkdir()
+    compose(kit.compose_config("framework-w", "framework", runtime=runtime, platform="win_amd64"), layer)
+    assert DeployedLayer(layer, {}).python == layer / "Scripts" / "python.exe"
+    assert DeployedLayer(runtime.tree, {}).python == runtime.tree / "python.exe"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="runs are serialized with flock on POSIX only")
+def test_exclusive_holds_a_lock_next_to_the_deploy_dir(tmp_path):
+    import fcntl
+
+    deploy_dir = tmp_path / "runs" / "app-hello-0123456789abcdef"
+    lock = tmp_path / "runs" / ".app-hello-0123456789abcdef.lock"
+
+    def try_lock() -> bool:
+        with lock.open("w") as other:  # another open file description: flock treats it as another process would
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(other, fcntl.LOCK_UN)
+            return True
+
+    with exclusive(deploy_dir):
+        assert lock.is_file()
+        assert not deploy_dir.exists()  # deploy creates it; the lock only needs its parent
+        assert not try_lock()
+    assert try_lock()
+    with exclusive(deploy_dir):  # and it can be taken again
+        assert not try_lock()
+
+
 def real_shared_library() -> Path | None:
     """A real ELF shared library of the host to stand in for a wheel's bundled library (zlib)."""
     found = ctypes.util.find_library("z")
@@ -276,7 +352,7 @@ def real_shared_library() -> Path | None:
     return None
 
 
-def test_upper_layer_loads_shared_library_of_lower_layer(published_stack, runtime_archive, kit, tmp_path):
+def test_upper_layer_loads_shared_library_of_lower_layer(published_runtime, kit, tmp_path):
     """A library in a framework's site-packages is loadable by name from the application above it (dynlib)."""
     libz = real_shared_library()
     if libz is None:
@@ -285,17 +361,20 @@ def test_upper_layer_loads_shared_library_of_lower_layer(published_stack, runtim
     (tree / SITE / "native" / "lib").mkdir(parents=True)
     (tree / SITE / "native" / "__init__.py").write_text("")
     shutil.copyfile(libz, tree / SITE / "native" / "lib" / "libvstest_z.so")
-    native = {"filename": "native-1.0-py3-none-any.whl", "name": "native", "version": "1.0", "sha256": "0" * 64}
+    native = Wheel(
+        name="native", version="1.0", filename="native-1.0-py3-none-any.whl", sha256="0" * 64, tree=str(tree)
+    )
+    runtime_metadata, runtime = published_runtime
     configs = [
-        kit.compose_config("framework-native", "framework", wheels=[native | {"tree": str(tree)}]),
-        kit.compose_config("app-native", "application", lower=["framework-native", "cpython3_11"]),
+        kit.compose_config("framework-native", "framework", runtime=runtime, wheels=[native]),
+        kit.compose_config("app-native", "application", runtime=runtime, lower=["framework-native", "cpython3_11"]),
     ]
     publish = tmp_path / "published"
     publish.mkdir()
-    runtime_info = kit.write_runtime_info(runtime_archive, tmp_path / "runtime.json")
-    metadata = [kit.build_and_pack(cfg, tmp_path / "build", publish, runtime_info) for cfg in configs]
+    metadata = [kit.build_and_pack(cfg, tmp_path / "build", publish)[0] for cfg in configs]
     dest = tmp_path / "dest ü"
-    deploy([published_stack[0], *metadata], dest)
+    layers = deploy([runtime_metadata, *metadata], dest)
+    assert layers[1].record.dynlib_dir == "share/venv/dynlib"
 
     lib_dir = dest / "framework-native" / SITE / "native" / "lib"
     assert os.readlink(dest / "framework-native/share/venv/dynlib/libvstest_z.so") == (

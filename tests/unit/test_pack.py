@@ -1,49 +1,63 @@
-"""Tests for stacktool.pack and stacktool.metadata: archives, metadata and its schema."""
+"""Tests for stacktool.pack and stacktool.metadata: archives, metadata and its schema.
+
+Layers are composed over `fixture_runtime`: their records carry the fixture archive's RuntimeSource, which is where
+the metadata's `python` comes from.
+"""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
-import io
 import json
-import tarfile
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runtime_fixtures import make_fixture_runtime, pbs_triple
 from stacktool.archive import extract_archive
-from stacktool.compose import compose
+from stacktool.compose import compose, recorded_symlinks
+from stacktool.contract import LAYER_RECORD, ContractError, Module, PackConfig, RuntimeRecord, read_json
 from stacktool.metadata import MetadataError, read_metadata, validate, write_metadata
 from stacktool.pack import PackError, pack_layer
 
-RUNTIME_INFO = {
-    "file": "cpython-3.11.7+20240107-x86_64-unknown-linux-gnu-install_only.tar.gz",
-    "origin": "https://example.invalid/cpython-3.11.7.tar.gz",
-    "python_version": "3.11.7",
-    "sha256": "e" * 64,
-}
+SIX_SHA256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
+
+
+def sha256_hex(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture
-def layer(kit, wheels, posix_trees, tmp_path) -> tuple[Path, Path, dict[str, Any]]:
-    """A composed framework layer with six, its pylock file and its pack config."""
-    six = kit.wheel_entry(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
-    cfg = kit.compose_config("framework-sci", "framework", wheels=[six])
+def layer(kit, wheels, posix_trees, fixture_runtime, tmp_path) -> tuple[Path, Path, PackConfig]:
+    """A composed framework layer with six over the fixture runtime, its pylock file and its pack config."""
+    six = kit.wheel(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
+    cfg = kit.compose_config("framework-sci", "framework", runtime=fixture_runtime, wheels=[six])
     tree = tmp_path / "tree"
     tree.mkdir()
     compose(cfg, tree)
     pylock = tmp_path / "pylock.framework-sci.toml"
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
-    runtime_info = tmp_path / "runtime.json"
-    runtime_info.write_text(json.dumps(RUNTIME_INFO), encoding="utf-8")
-    return tree, pylock, kit.pack_config(cfg, pylock, runtime_info)
+    return tree, pylock, kit.pack_config(pylock, "framework-sci")
 
 
-def test_pack_layer_writes_archive_and_valid_metadata(layer, tmp_path, kit):
+def pack(tree: Path, archive: Path, metadata: Path, pylock: Path, config: PackConfig) -> None:
+    """pack_layer as the pack action calls it: with the symlinks compose recorded."""
+    pack_layer(tree, archive, metadata, pylock, config, recorded_symlinks(tree))
+
+
+def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tmp_path):
     tree, pylock, config = layer
     archive, metadata_path = tmp_path / "framework-sci.tar.zst", tmp_path / "framework-sci.json"
-    pack_layer(tree, archive, metadata_path, pylock, config)
+    pack(tree, archive, metadata_path, pylock, config)
     metadata = read_metadata(metadata_path)  # validates against the schema
+    source = read_json(RuntimeRecord, fixture_runtime.record).source  # what the layer's record names
+    assert (source.file, source.origin) == (
+        f"cpython-3.11.99+fixture-{pbs_triple('linux_x86_64')}-install_only.tar.gz",
+        "local",
+    )
     assert metadata == {
         "metadata_version": 1,
         "layer_name": "framework-sci",
@@ -53,47 +67,76 @@ def test_pack_layer_writes_archive_and_valid_metadata(layer, tmp_path, kit):
         "platform": "linux_x86_64",
         "python": {
             "implementation": "cpython",
-            "version": "3.11.7",
-            "runtime_archive": {k: RUNTIME_INFO[k] for k in ("file", "sha256", "origin")},
+            "version": "3.11.99",
+            "runtime_archive": {"file": source.file, "sha256": source.sha256, "origin": "local"},
         },
         "runtime_layer": "cpython3_11",
         "lower_layers": ["cpython3_11"],
         "launch_module": None,
         "packages": [
-            {
-                "name": "six",
-                "version": "1.16.0",
-                "wheel": "six-1.16.0-py2.py3-none-any.whl",
-                "sha256": "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254",
-            }
+            {"name": "six", "version": "1.16.0", "wheel": "six-1.16.0-py2.py3-none-any.whl", "sha256": SIX_SHA256}
         ],
         "archive": {
             "name": "framework-sci.tar.zst",
             "format": "tar.zst",
-            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+            "sha256": sha256_hex(archive),
             "size": archive.stat().st_size,
         },
-        "lock": {"file": "pylock.framework-sci.toml", "sha256": kit.sha256_file(pylock)},
+        "lock": {"file": "pylock.framework-sci.toml", "sha256": sha256_hex(pylock)},
     }
     assert metadata_path.read_text(encoding="utf-8") == json.dumps(metadata, indent=1, sort_keys=True) + "\n"
-    # the archive holds the layer under its env_name
+    # the archive holds the layer under its env_name, its recorded symlinks as symlinks
     out = tmp_path / "extracted"
     out.mkdir()
     top = extract_archive(archive, out, top="framework-sci")
     assert (top / "lib/python3.11/site-packages/six.py").read_bytes() == (
         tree / "lib/python3.11/site-packages/six.py"
     ).read_bytes()
-    assert (top / "share/venvstacks/layer.json").is_file()
+    assert (top / LAYER_RECORD).read_bytes() == (tree / LAYER_RECORD).read_bytes()
+    assert os.readlink(top / "bin" / "python3") == "python"
+    assert os.access(top / "bin" / "python", os.X_OK)  # the runtime's wrapper, executable once unpacked
+
+
+def test_metadata_comes_from_the_layer_record(kit, tmp_path):
+    """env_name, kind, lower layers, launch module, packages and python come from the tree's record; label and
+    layer_name from the pack config."""
+    archive = make_fixture_runtime(tmp_path, "linux_x86_64")
+    renamed = archive.rename(tmp_path / f"cpython-3.11.4+custom-{pbs_triple('linux_x86_64')}-install_only.tar.gz")
+    runtime = kit.compose_runtime(renamed, tmp_path / "runtime")
+    module = tmp_path / "hello_app.py"
+    module.write_text("print('hi')\n", encoding="utf-8")
+    cfg = kit.compose_config(
+        "app-hello", "application", runtime=runtime, lower=["framework-sci", "cpython3_11"],
+        modules=[Module(dest="hello_app.py", src=str(module))], launch_module="hello_app",
+    )  # fmt: skip
+    tree = tmp_path / "app-hello"
+    tree.mkdir()
+    compose(cfg, tree)
+    pylock = tmp_path / "pylock.app-hello.toml"
+    pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
+    config = dataclasses.replace(kit.pack_config(pylock, "app-hello"), label="//apps:hello", layer_name="hello")
+    pack(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, config)
+    metadata = read_metadata(tmp_path / "a.json")
+    assert metadata["python"] == {
+        "implementation": "cpython",
+        "version": "3.11.4",
+        "runtime_archive": {"file": renamed.name, "sha256": sha256_hex(renamed), "origin": "local"},
+    }
+    assert (metadata["label"], metadata["layer_name"], metadata["env_name"]) == ("//apps:hello", "hello", "app-hello")
+    assert (metadata["kind"], metadata["runtime_layer"]) == ("application", "cpython3_11")
+    assert metadata["lower_layers"] == ["framework-sci", "cpython3_11"]
+    assert metadata["launch_module"] == "hello_app"
+    assert metadata["packages"] == []  # a module is not a package
 
 
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
 def test_pack_layer_is_deterministic(layer, tmp_path, fmt):
     tree, pylock, config = layer
-    config = config | {"archive_format": fmt}
+    config = dataclasses.replace(config, archive_format=fmt)
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
         out.mkdir()
-        pack_layer(tree, out / f"framework-sci.{fmt}", out / "m.json", pylock, config)
+        pack(tree, out / f"framework-sci.{fmt}", out / "m.json", pylock, config)
     assert (first / f"framework-sci.{fmt}").read_bytes() == (second / f"framework-sci.{fmt}").read_bytes()
     assert (first / "m.json").read_text() == (second / "m.json").read_text()
     assert read_metadata(first / "m.json")["archive"]["format"] == fmt
@@ -104,7 +147,7 @@ def test_edited_pylock_is_refused(layer, tmp_path):
     pylock.write_text('lock-version = "1.0"\n# edited by hand\n', encoding="utf-8")
     archive, metadata = tmp_path / "x.tar.zst", tmp_path / "x.json"
     with pytest.raises(PackError) as error:
-        pack_layer(tree, archive, metadata, pylock, config)
+        pack(tree, archive, metadata, pylock, config)
     message = str(error.value)
     assert message.startswith("pylock.framework-sci.toml changed after //stacks:lock wrote the lock index")
     assert "`bazel run //stacks:lock`" in message
@@ -112,22 +155,52 @@ def test_edited_pylock_is_refused(layer, tmp_path):
     assert not metadata.exists()
 
 
-def test_env_name_with_dot_can_be_packed(kit, wheels, posix_trees, tmp_path):
-    runtime = tmp_path / "runtime.tar.gz"
-    with tarfile.open(runtime, "w:gz") as tf:
-        info = tarfile.TarInfo("python/bin/python3.11")
-        info.size = 10
-        tf.addfile(info, io.BytesIO(b"#!/bin/sh\n"))
-    cfg = kit.compose_config("cpython3.11", "runtime", runtime_archive=runtime)
-    tree = tmp_path / "tree"
+def test_record_of_another_version_is_refused(layer, tmp_path):
+    """A tree whose layer record has another shape (here: the old `windows` field) is not packed."""
+    tree, pylock, config = layer
+    copy_ = tmp_path / "copy"
+    shutil.copytree(tree, copy_, symlinks=True)  # new files: the composed tree's are hard links of shared trees
+    record = json.loads((copy_ / LAYER_RECORD).read_text(encoding="utf-8"))
+    record["windows"] = False
+    (copy_ / LAYER_RECORD).unlink()
+    (copy_ / LAYER_RECORD).write_text(json.dumps(record), encoding="utf-8")
+    archive, metadata = tmp_path / "x.tar.zst", tmp_path / "x.json"
+    with pytest.raises(ContractError) as error:
+        pack(copy_, archive, metadata, pylock, config)
+    assert str(error.value).startswith(
+        f"{copy_ / LAYER_RECORD}: LayerRecord fields differ (missing: -; unknown: windows)"
+    )
+    assert not archive.exists()
+    assert not metadata.exists()
+
+
+def test_env_name_with_dot_can_be_packed(kit, tmp_path):
+    archive = make_fixture_runtime(tmp_path, "linux_x86_64")
+    cfg = kit.compose_config("cpython3.11", "runtime", runtime_archive=archive)
+    tree, venv_files = tmp_path / "tree", tmp_path / "venv_files"
     tree.mkdir()
-    compose(cfg, tree)
+    venv_files.mkdir()
+    compose(cfg, tree, venv_files)
     pylock = tmp_path / "pylock.cpython3_11.toml"  # PEP 751 names have no dots: stack_lock writes this name
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
-    runtime_info = tmp_path / "runtime.json"
-    runtime_info.write_text(json.dumps(RUNTIME_INFO), encoding="utf-8")
-    pack_layer(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, kit.pack_config(cfg, pylock, runtime_info))
-    assert read_metadata(tmp_path / "a.json")["env_name"] == "cpython3.11"
+    pack(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, kit.pack_config(pylock, "cpython3.11"))
+    metadata = read_metadata(tmp_path / "a.json")
+    assert (metadata["env_name"], metadata["kind"], metadata["runtime_layer"]) == (
+        "cpython3.11",
+        "runtime",
+        "cpython3.11",
+    )
+    assert metadata["lower_layers"] == []
+    assert metadata["python"]["version"] == "3.11.99"
+    assert metadata["python"]["runtime_archive"] == {
+        "file": archive.name,
+        "sha256": sha256_hex(archive),
+        "origin": "local",
+    }
+    out = tmp_path / "extracted"
+    out.mkdir()
+    top = extract_archive(tmp_path / "a.tar.zst", out, top="cpython3.11")
+    assert os.readlink(top / "bin" / "python3") == "python3.11"  # the runtime's own links, archived as links
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,7 +210,7 @@ def test_env_name_with_dot_can_be_packed(kit, wheels, posix_trees, tmp_path):
 @pytest.fixture
 def good(layer, tmp_path) -> dict[str, Any]:
     tree, pylock, config = layer
-    pack_layer(tree, tmp_path / "g.tar.zst", tmp_path / "g.json", pylock, config)
+    pack(tree, tmp_path / "g.tar.zst", tmp_path / "g.json", pylock, config)
     return json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
 
 
