@@ -15,7 +15,8 @@ the target platform is the host's, or with `--@rules_venvstacks//platforms:test_
 the target platform, and is skipped as incompatible otherwise).
 """
 
-load("@venvstacks_hub//:layers.bzl", "LOCKED_LAYERS")
+load("@bazel_skylib//lib:selects.bzl", "selects")
+load("@venvstacks_hub//:layers.bzl", "LOCKED_LAYERS", "LOCK_SETTINGS")
 load(
     "//rules/private:layer.bzl",
     "ENV_NAME_PREFIX",
@@ -27,11 +28,12 @@ load(
 )
 load("//rules/private:layer_test.bzl", _layer_test = "layer_test")
 load("//rules/private:stack_bundle.bzl", _stack_bundle = "stack_bundle")
-load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock")
+load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock", _stack_lock_test = "stack_lock_test")
 
 stack_bundle = _stack_bundle
-stack_lock = _stack_lock
 layer_test = _layer_test
+stack_lock_rule = _stack_lock
+stack_lock_test = _stack_lock_test
 
 # The rules behind the layer macros, for tests and tooling: no `<name>_test` target, and `lock`/`pylock` are not
 # filled in from the lock index.
@@ -47,14 +49,40 @@ def _lock_attrs(name, kind):
         "pylock": native.glob([pylock_name(ENV_NAME_PREFIX[kind] + name)], allow_empty = True),
     }
 
+def _buildable_for(name, platforms):
+    """`target_compatible_with` of a layer built only for `platforms` (any of them; or while it is being locked)."""
+    selects.config_setting_group(
+        name = name + "_platforms",
+        match_any = [Label("//platforms:is_" + p) for p in platforms] + [Label("//platforms:is_locking")],
+        visibility = ["//visibility:private"],
+    )
+    return select({
+        ":" + name + "_platforms": [],
+        "//conditions:default": [Label("@platforms//:incompatible")],
+    })
+
 def _layer(rule, kind, name, test_kwargs, kwargs):
-    """Declares the layer rule with its lock entry, and its test."""
-    rule(name = name, **(kwargs | _lock_attrs(name, kind)))
+    """Declares the layer rule with its lock entry, and its test.
+
+    `platforms = []` disables the layer (as in venvstacks); a layer with `platforms` is incompatible with (skipped
+    on) other target platforms, and so is every layer over it."""
+    platforms = kwargs.pop("platforms", None)
+    disabled = platforms == []
+    compatible = kwargs.pop("target_compatible_with", [])
+    if platforms:
+        compatible = _buildable_for(name, platforms) + compatible
+    rule(
+        name = name,
+        disabled = disabled,
+        platforms = platforms or [],
+        target_compatible_with = compatible,
+        **(kwargs | _lock_attrs(name, kind))
+    )
     _layer_test(
         name = name + "_test",
         layer = ":" + name,
         tags = kwargs.get("tags", []),
-        target_compatible_with = select({
+        target_compatible_with = [Label("@platforms//:incompatible")] if disabled else select({
             Label("//platforms:layer_tests_can_run"): [],
             "//conditions:default": [Label("@platforms//:incompatible")],
         }),
@@ -69,8 +97,8 @@ def runtime_layer(name, python, **kwargs):
     Args:
       name: target name; also the layer's directory name when deployed.
       python: CPython version X.Y (see rules/private/pbs_runtimes.json for the archives known per platform).
-      **kwargs: requirements, platforms, linux_target, macosx_target, archive_format, dynlib_exclude, and the
-        common attributes (visibility, tags, ...). See runtime_layer_rule.
+      **kwargs: requirements, platforms (`[]` disables the layer), versioned, linux_target, macosx_target,
+        archive_format, dynlib_exclude, and the common attributes (visibility, tags, ...). See runtime_layer_rule.
     """
     _layer(_runtime_layer_rule, "runtime", name, {}, kwargs | {"python": python})
 
@@ -79,8 +107,9 @@ def framework_layer(name, **kwargs):
 
     Args:
       name: target name; deployed as `framework-<name>`.
-      **kwargs: runtime or frameworks, requirements, platforms, linux_target, macosx_target, archive_format,
-        dynlib_exclude, and the common attributes. See framework_layer_rule.
+      **kwargs: runtime or frameworks, requirements, platforms (`[]` disables the layer), versioned,
+        linux_target, macosx_target, archive_format, dynlib_exclude, and the common attributes. See
+        framework_layer_rule.
     """
     _layer(_framework_layer_rule, "framework", name, {}, kwargs)
 
@@ -102,10 +131,38 @@ def application_layer(name, launch_module, check_args = [], **kwargs):
       name: target name; deployed as `app-<name>`.
       launch_module: one .py file, or the files of a package directory, run with `python -m`.
       check_args: arguments for the launch module when `<name>_test` starts it.
-      **kwargs: frameworks or runtime, requirements, support_modules, platforms, linux_target, macosx_target,
-        archive_format, dynlib_exclude, and the common attributes. See application_layer_rule.
+      **kwargs: frameworks or runtime, requirements, support_modules, platforms (`[]` disables the layer),
+        versioned, linux_target, macosx_target, archive_format, dynlib_exclude, and the common attributes. See
+        application_layer_rule.
     """
     _check_source_file(name, "launch_module", launch_module)
     for module in kwargs.get("support_modules", []):
         _check_source_file(name, "support_modules", module)
     _layer(_application_layer_rule, "application", name, {"launch_args": check_args}, kwargs | {"launch_module": launch_module})
+
+def stack_lock(name, layers, exclude_newer = "", **kwargs):
+    """Locks layers: `bazel run :<name>` resolves each listed layer (and every layer below it) with uv.
+
+    Writes `pylock.<env_name>.toml` per layer and `venvstacks_lock.json` (the index MODULE.bazel registers with
+    `venvstacks.lock_file`) into this package. `<name>_test` fails while the lock is stale, naming the command to run.
+
+    Args:
+      name: target name.
+      layers: the layers to lock (usually the applications); the layers below them are locked too, disabled ones
+        (`platforms = []`) are left out.
+      exclude_newer: lock as if no release after this time existed (`2025-06-30` or an RFC 3339 time), as uv's
+        `--exclude-newer`; recorded in the index, so every relock uses it.
+      **kwargs: the common attributes (visibility, tags, ...).
+    """
+    _stack_lock(name = name, layers = layers, exclude_newer = exclude_newer, **kwargs)
+    recorded = LOCK_SETTINGS.get("//{}:{}".format(native.package_name(), name))
+    _stack_lock_test(
+        name = name + "_test",
+        lock = ":" + name,
+        layers = layers,
+        exclude_newer = exclude_newer,
+        recorded_exclude_newer = recorded["exclude_newer"] if recorded else "",
+        locked = recorded != None,
+        tags = kwargs.get("tags", []),
+        visibility = kwargs.get("visibility"),
+    )

@@ -38,17 +38,19 @@ def main() -> int:
         kind="runtime",
         env_name="stacktool",
         python=TOOL_PYTHON,
+        python_version="",
         requirements=tuple(requirements),
         lower=(),
         platforms=exec_platforms(),
         pylock="pylock.stacktool.toml",
         linux_target="glibc@2.28",
         macosx_target="12.0",
+        versioned=False,
     )
     uv = shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv is None:
         sys.exit("tools/lock_tool_deps.py: run it with the dev environment's python (it has uv)")
-    files = lock_stack(StackSpec("//tools:lock_tool_deps", (layer,)), Resolver(Path(uv), Path(sys.executable)), {})
+    files = lock_stack(StackSpec("//tools:lock_tool_deps", "", (layer,)), Resolver(Path(uv), Path(sys.executable)), {})
     wheels = json.loads(files["index"])["layers"]["tools:stacktool"]["wheels"]
     out = {
         "python": TOOL_PYTHON,

@@ -20,7 +20,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     stack = StackSpec.load(Path(args.spec))
     out_dir = Path(args.out_dir)
     previous = lock.read_previous_index(out_dir / args.index_name)
-    resolver = lock.Resolver(Path(args.uv), Path(sys.executable), tuple(args.uv_args))
+    resolver = lock.Resolver(Path(args.uv), Path(sys.executable), tuple(args.uv_args), stack.exclude_newer)
     files = lock.lock_stack(stack, resolver, previous)
     lock.write_lock_files(out_dir, args.index_name, files, previous)
     print(f"locked {len(stack.layers)} layers into {out_dir}")
@@ -65,7 +65,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.to))
     for layer in layers:
-        print(f"deployed {layer.metadata['env_name']} -> {layer.path}")
+        print(f"deployed {layer.metadata['install_target']} -> {layer.path}")
     return 0
 
 
@@ -87,6 +87,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def cmd_check_lock(args: argparse.Namespace) -> int:
+    from stacktool.digest import sha256_of
+
+    problems = list(args.problem)
+    for path, expected in args.pylock:
+        if sha256_of(Path(path)) != expected:
+            problems.append(f"{Path(path).name} was edited after {args.lock} wrote it")
+    if not problems:
+        print(f"the lock of {args.lock} is current")
+        return 0
+    print(f"error: the lock of {args.lock} is stale:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print(f"run `bazel run {args.lock}` and commit what it writes", file=sys.stderr)
+    return 1
 
 
 def cmd_fail(args: argparse.Namespace) -> int:
@@ -139,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--deploy-dir", required=True)
     p.add_argument("--metadata", action="append", required=True)
     p.add_argument("--launch-arg", action="append", default=[])
+
+    p = verb("check-lock", cmd_check_lock, "fail when a stack_lock's lock is stale (its test)")
+    p.add_argument("--lock", required=True)
+    p.add_argument("--problem", action="append", default=[], help="a staleness the build already knows")
+    p.add_argument("--pylock", nargs=2, action="append", default=[], metavar=("PATH", "SHA256"))
 
     p = verb("fail", cmd_fail, "print an error and fail (deferred analysis errors)")
     p.add_argument("--message", required=True)

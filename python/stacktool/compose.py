@@ -40,6 +40,7 @@ from stacktool.link import (
     shared_libraries,
     windows_venv_launchers,
 )
+from stacktool.module_hash import module_hash
 from stacktool.platforms import Platform, platform
 from stacktool.staging import unstaged
 
@@ -201,9 +202,11 @@ def compose(config: ComposeConfig, out: Path, venv_files: Path | None = None) ->
     if runtime is None:
         runtime = _chain(config, out, layout, composer)
     posix_venv = config.kind != "runtime" and not layout.windows
+    site = out / layout.site_packages
     record = LayerRecord(
         record_version=RECORD_VERSION,
         env_name=config.env_name,
+        install_target=config.install_target,
         kind=config.kind,
         platform=config.platform,
         python=config.python,
@@ -211,7 +214,8 @@ def compose(config: ComposeConfig, out: Path, venv_files: Path | None = None) ->
         runtime_interpreter=runtime.interpreter,
         runtime_source=runtime.source,
         lower=config.lower,
-        launch_module=config.launch_module,
+        launch_module=module_hash(site, config.launch_module) if config.launch_module else None,
+        support_modules=tuple(module_hash(site, name) for name in config.support_modules),
         interpreter=layout.runtime_python if config.kind == "runtime" else layout.layer_python,
         site_packages=layout.site_packages,
         dynlib_dir=DYNLIB_DIR,

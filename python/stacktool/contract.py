@@ -31,7 +31,7 @@ from stacktool.errors import UserError
 from stacktool.platforms import DeploymentTarget, Platform, PlatformError, platform
 
 LAYER_RECORD = "share/venvstacks/layer.json"  # inside every layer
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 T = TypeVar("T")
 
@@ -105,14 +105,16 @@ class LayerSpec:
 
     key: str  # "package:name" of the layer's Bazel target
     kind: str  # "runtime", "framework" or "application"
-    env_name: str  # directory name when deployed: "cpython3_11", "framework-mlx", "app-mlx_app"
-    python: str  # "3.11"
+    env_name: str  # "cpython3_11", "framework-mlx", "app-mlx_app"; deployed as such, or as `<env_name>@<N>`
+    python: str  # X.Y, e.g. "3.11"
+    python_version: str  # runtime layers: the exact X.Y.Z asked for, or "" (the runtime table's release for X.Y)
     requirements: tuple[str, ...]
-    lower: tuple[str, ...]  # keys of every lower layer, nearest first, the runtime last
+    lower: tuple[str, ...]  # keys of every lower layer, nearest first (frameworks in C3 order), the runtime last
     platforms: tuple[str, ...]
     pylock: str  # the name of its PEP 751 lock file, chosen by the layer rule
     linux_target: str
     macosx_target: str
+    versioned: bool  # deployed as `<env_name>@<lock version>`
 
     @property
     def label(self) -> str:
@@ -156,6 +158,7 @@ class StackSpec:
     """Every layer one lock target covers, lower layers before the layers that use them."""
 
     lock: str  # the stack_lock target's label
+    exclude_newer: str  # uv ignores releases after this time ("" for no limit)
     layers: tuple[LayerSpec, ...]
 
     def layer(self, key: str) -> LayerSpec:
@@ -223,12 +226,14 @@ class ComposeConfig:
     """One layer for one platform, as the compose verb builds it."""
 
     env_name: str
+    install_target: str  # its deployed name: env_name, or env_name@<lock version> for a versioned layer
     kind: str
     platform: str
     python: str  # X.Y
-    runtime: str  # env_name of the runtime layer
-    lower: tuple[str, ...]  # env_names of every lower layer, nearest first, the runtime last
+    runtime: str  # install target of the runtime layer
+    lower: tuple[str, ...]  # install targets of every lower layer, nearest first, the runtime last
     launch_module: str | None
+    support_modules: tuple[str, ...]  # module names
     wheels: tuple[Wheel, ...]
     modules: tuple[Module, ...]
     dynlib_exclude: tuple[str, ...]
@@ -240,13 +245,16 @@ class ComposeConfig:
 
 @dataclass(frozen=True)
 class PackConfig:
-    """What the pack verb needs beyond the layer's tree and its record."""
+    """What the pack verb needs beyond the layer's tree and its record: the layer's entry in the lock index."""
 
     archive_format: str
     label: str  # the layer's Bazel label
     layer_name: str  # its target name
     lock_label: str
     pylock_sha256: str  # of the layer's pylock file when it was locked
+    lock_version: int
+    locked_at: str
+    requirements_hash: str
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,14 @@ class Package:
     wheel: str
     sha256: str
     import_names: tuple[str, ...]  # its top-level modules, for the layer test's import check
+
+
+@dataclass(frozen=True)
+class ModuleHash:
+    """A launch or support module of an application and its hash (venvstacks' `sha256:` / `sha256/` format)."""
+
+    name: str
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -274,14 +290,16 @@ class LayerRecord:
 
     record_version: int
     env_name: str
+    install_target: str  # the layer's directory when deployed
     kind: str
     platform: str
     python: str  # X.Y
-    runtime: str  # env_name of the runtime layer (its own for a runtime)
+    runtime: str  # install target of the runtime layer (its own for a runtime)
     runtime_interpreter: str  # relative to the runtime layer
     runtime_source: RuntimeSource
-    lower: tuple[str, ...]
-    launch_module: str | None
+    lower: tuple[str, ...]  # install targets of the layers below, nearest first, the runtime last
+    launch_module: ModuleHash | None
+    support_modules: tuple[ModuleHash, ...]
     interpreter: str  # the python to run this layer with, relative to the layer
     site_packages: str
     dynlib_dir: str  # links to this layer's shared libraries, for the layers above

@@ -1,8 +1,8 @@
 """The deploy verbs: unpack published layers side by side, run their postinstall, run or check them.
 
-A deployment directory holds one directory per layer (its env_name). `deploy` verifies each archive against its
-metadata, extracts it safely (nothing outside the layer's own directory, no partial layer left on failure) and runs
-`postinstall.py` of every layer with the runtime's interpreter.
+A deployment directory holds one directory per layer (its install target: env_name, or env_name@N for a versioned
+layer). `deploy` verifies each archive against its metadata, extracts it safely (nothing outside the layer's own
+directory, no partial layer left on failure) and runs `postinstall.py` of every layer with the runtime's interpreter.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def _unpack(metadata_file: Path, dest: Path, incremental: bool) -> DeployedLayer
     metadata = read_metadata(metadata_file)
     archive = metadata_file.parent / metadata["archive"]["name"]
     expected = metadata["archive"]["sha256"]
-    target = dest / metadata["env_name"]
-    marker = dest / f".{metadata['env_name']}.sha256"
+    target = dest / metadata["install_target"]
+    marker = dest / f".{metadata['install_target']}.sha256"
     if incremental and target.is_dir() and marker.exists() and marker.read_text() == expected:
         return DeployedLayer(target, metadata)
     if not archive.exists():
@@ -61,7 +61,7 @@ def _unpack(metadata_file: Path, dest: Path, incremental: bool) -> DeployedLayer
     marker.unlink(missing_ok=True)
     if target.exists() or target.is_symlink():
         shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
-    extract_archive(archive, dest, top=metadata["env_name"])
+    extract_archive(archive, dest, top=metadata["install_target"])
     marker.write_text(expected)
     return DeployedLayer(target, metadata)
 
@@ -74,9 +74,11 @@ def deploy(metadata_files: list[Path], dest: Path, incremental: bool = False) ->
     if not runtimes:
         raise DeployError("no runtime layer among the archives to deploy; pass the runtime's metadata file too")
     for layer in layers:
-        runtime = next((r for r in runtimes if r.metadata["env_name"] == layer.metadata["runtime_layer"]), None)
+        runtime = next((r for r in runtimes if r.metadata["install_target"] == layer.metadata["runtime_layer"]), None)
         if runtime is None:
-            raise DeployError(f"{layer.metadata['env_name']} needs runtime layer {layer.metadata['runtime_layer']}")
+            raise DeployError(
+                f"{layer.metadata['install_target']} needs runtime layer {layer.metadata['runtime_layer']}"
+            )
         result = subprocess.run(
             [str(runtime.python), "-X", "utf8", "-I", str(layer.path / "postinstall.py")],
             capture_output=True,
@@ -84,7 +86,7 @@ def deploy(metadata_files: list[Path], dest: Path, incremental: bool = False) ->
             check=False,
         )
         if result.returncode != 0:
-            raise DeployError(f"postinstall of {layer.metadata['env_name']} failed:\n{result.stderr}")
+            raise DeployError(f"postinstall of {layer.metadata['install_target']} failed:\n{result.stderr}")
     return layers
 
 

@@ -1,7 +1,9 @@
 """The lock verb: resolve every layer of a stack with uv, per target platform, lower layers as constraints.
 
 Writes, into the BUILD package of the lock target, one PEP 751 `pylock.<env>.toml` per layer and the JSON index
-the module extension reads (Starlark cannot parse TOML). Nothing is written unless every layer locks.
+the module extension reads (Starlark cannot parse TOML; schemas/lock-index.schema.json). Nothing is written unless
+every layer locks. A layer's lock version moves when what it installs, its spec or the versions of the layers below
+it change (versioned layers deploy as `<env_name>@<version>`, so old and new stacks deploy side by side).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -24,7 +29,7 @@ from stacktool.platforms import Platform
 from stacktool.pylock import LayerLock, LockedPackage, read_uv_lock, render_layer_lock, render_uv_preferences
 from stacktool.wheel_choice import NoWheelError, WheelFile, choose_wheel
 
-INDEX_VERSION = 1
+INDEX_SCHEMA = Path(__file__).resolve().parent / "schemas" / "lock-index.schema.json"
 
 
 class LockError(UserError):
@@ -38,6 +43,7 @@ class Resolver:
     uv: Path
     python: Path
     extra_args: tuple[str, ...] = ()
+    exclude_newer: str = ""  # uv ignores releases after this time (stack_lock's `exclude_newer`)
 
     def compile(
         self, layer: LayerSpec, platform: Platform, constraints: list[str], previous: str
@@ -54,7 +60,8 @@ class Resolver:
                 str(self.uv), "pip", "compile", "requirements.in", "--constraints", "constraints.txt",
                 "--output-file", output.name, "--python-platform", platform.uv_python_platform(target),
                 "--python-version", layer.python, "--python", str(self.python), "--no-build", "--no-header",
-                "--quiet", "--no-config", "--no-python-downloads", *self.extra_args,
+                "--quiet", "--no-config", "--no-python-downloads",
+                *(["--exclude-newer", self.exclude_newer] if self.exclude_newer else []), *self.extra_args,
             ]  # fmt: skip
             env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET=target.macos_version, UV_PYTHON_DOWNLOADS="never")
             result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
@@ -94,43 +101,99 @@ def _previous_choice(previous_index: dict[str, Any], layer: LayerSpec, platform:
     )
 
 
-def _layer_entry(layer: LayerSpec, pylock_name: str, pylock_text: str, lock: LayerLock) -> dict[str, Any]:
+@cache
+def index_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(INDEX_SCHEMA.read_text(encoding="utf-8"))
+    return schema
+
+
+def index_version() -> int:
+    """The index format this tool writes (and the module extension reads: the same schema file)."""
+    return int(index_schema()["properties"]["version"]["const"])
+
+
+def _hash(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _wheel_entries(chosen: list[tuple[str, str, WheelFile]]) -> list[dict[str, Any]]:
+    return [
+        {"name": n, "version": v, "filename": w.filename, "url": w.url, "sha256": w.sha256, "size": w.size}
+        for n, v, w in chosen
+    ]
+
+
+def lock_time(exclude_newer: str, now: datetime | None = None) -> str:
+    """When a lock is taken: now, but never later than `exclude_newer` (the lock reflects the index as of then)."""
+    moment = now or datetime.now(UTC)
+    if exclude_newer:
+        limit = datetime.fromisoformat(exclude_newer)
+        moment = min(moment, limit if limit.tzinfo else limit.replace(tzinfo=UTC))
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _layer_entry(
+    layer: LayerSpec, pylock_text: str, lock: LayerLock, lower_targets: list[str], previous: dict[str, Any], now: str
+) -> dict[str, Any]:
+    """The index entry of a layer; its lock version and time stay as they were unless its version inputs moved."""
+    wheels = {platform: _wheel_entries(chosen) for platform, chosen in sorted(lock.chosen.items())}
+    requirements_hash = _hash({p: [(w["name"], w["version"], w["sha256"]) for w in ws] for p, ws in wheels.items()})
+    version_inputs_hash = _hash([layer.inputs, requirements_hash, lower_targets])
+    if previous.get("version_inputs_hash") == version_inputs_hash:
+        lock_version, locked_at = previous["lock_version"], previous["locked_at"]
+    else:
+        lock_version = previous["lock_version"] + 1 if layer.versioned and "lock_version" in previous else 1
+        locked_at = now
     return {
         "inputs": layer.inputs,
-        "pylock": pylock_name,
+        "install_target": f"{layer.env_name}@{lock_version}" if layer.versioned else layer.env_name,
+        "lock_version": lock_version,
+        "locked_at": locked_at,
+        "pylock": layer.pylock,
         "pylock_sha256": hashlib.sha256(pylock_text.encode()).hexdigest(),
-        "wheels": {
-            platform: [
-                {
-                    "name": name,
-                    "version": version,
-                    "filename": wheel.filename,
-                    "url": wheel.url,
-                    "sha256": wheel.sha256,
-                    "size": wheel.size,
-                }
-                for name, version, wheel in chosen
-            ]
-            for platform, chosen in sorted(lock.chosen.items())
-        },
+        "requirements_hash": requirements_hash,
+        "version_inputs_hash": version_inputs_hash,
+        "wheels": wheels,
     }
 
 
-def lock_stack(stack: StackSpec, resolver: Resolver, previous_index: dict[str, Any]) -> dict[str, str]:
+def _lower_pins(layer: LayerSpec, platform: Platform, provided: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """What the lower layers provide on `platform`: name -> (version, env name); sibling frameworks must agree."""
+    pins: dict[str, tuple[str, str]] = {}
+    for lower in layer.lower:  # nearest first, in C3 order
+        for name, (version, provider) in provided[lower].get(platform.name, {}).items():
+            if name in pins and pins[name][0] != version:
+                raise LockError(
+                    f"{layer.label}: its lower layers install different versions of {name} on {platform.name} "
+                    f"({pins[name][1]}: {pins[name][0]}, {provider}: {version}); only one can be imported. Make "
+                    f"them agree (pin one version in both, or move {name} into a layer both sit on), then lock again"
+                )
+            pins.setdefault(name, (version, provider))
+    return pins
+
+
+def lock_stack(
+    stack: StackSpec, resolver: Resolver, previous_index: dict[str, Any], now: datetime | None = None
+) -> dict[str, str]:
     """Locks every layer; returns file name -> content for the lock files and the index."""
     # Per layer and platform: canonical name -> (version, env name of the layer that installs it).
     provided: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
     files: dict[str, str] = {}
-    index: dict[str, Any] = {"version": INDEX_VERSION, "lock": stack.lock, "layers": {}}
+    index: dict[str, Any] = {
+        "version": index_version(),
+        "lock": stack.lock,
+        "exclude_newer": stack.exclude_newer,
+        "layers": {},
+    }
+    previous_layers = previous_index.get("layers", {}) if previous_index.get("version") == index_version() else {}
+    locked_at = lock_time(stack.exclude_newer, now)
     for layer in stack.layers:
         platforms = layer.target_platforms()
         target = layer.target()
         provided[layer.key] = {}
         chosen: dict[str, list[tuple[str, str, WheelFile]]] = {}
         for platform in platforms:
-            pins: dict[str, tuple[str, str]] = {}
-            for lower in reversed(layer.lower):  # nearer layers win, as on sys.path
-                pins.update(provided[lower].get(platform.name, {}))
+            pins = _lower_pins(layer, platform, provided)
             _check_lower_pins(layer, platform, pins)
             constraints = sorted(f"{name}=={version}" for name, (version, _) in pins.items())
             resolved = (
@@ -155,9 +218,11 @@ def lock_stack(stack: StackSpec, resolver: Resolver, previous_index: dict[str, A
             provided[layer.key][platform.name] |= pins
         lower_names = tuple(stack.layer(key).env_name for key in layer.lower)
         lock = LayerLock(layer.label, layer.env_name, layer.python, tuple(platforms), lower_names, chosen)
-        pylock_name = layer.pylock
-        files[pylock_name] = render_layer_lock(lock)
-        index["layers"][layer.key] = _layer_entry(layer, pylock_name, files[pylock_name], lock)
+        files[layer.pylock] = render_layer_lock(lock)
+        lower_targets = [index["layers"][key]["install_target"] for key in layer.lower]
+        previous = previous_layers.get(layer.key, {})
+        index["layers"][layer.key] = _layer_entry(layer, files[layer.pylock], lock, lower_targets, previous, locked_at)
+    jsonschema.validate(index, index_schema())
     return files | {"index": json.dumps(index, indent=1, sort_keys=True) + "\n"}
 
 

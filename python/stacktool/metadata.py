@@ -23,6 +23,11 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
+def metadata_version() -> int:
+    """The metadata format this tool writes: the schema's `metadata_version`."""
+    return int(_validator().schema["properties"]["metadata_version"]["const"])
+
+
 def validate(metadata: dict[str, Any], where: str) -> None:
     errors = sorted(_validator().iter_errors(metadata), key=lambda e: list(e.path))
     if errors:

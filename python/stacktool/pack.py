@@ -8,7 +8,7 @@ from stacktool.archive import write_archive
 from stacktool.contract import LAYER_RECORD, LayerRecord, PackConfig, read_json
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
-from stacktool.metadata import write_metadata
+from stacktool.metadata import metadata_version, write_metadata
 
 
 class PackError(UserError):
@@ -23,7 +23,7 @@ def pack_layer(
     config: PackConfig,
     symlinks: dict[str, str] | None = None,
 ) -> None:
-    """Writes `archive` (top directory: the layer's env_name) and `metadata_path` for the layer in `tree`;
+    """Writes `archive` (top directory: the layer's install target) and `metadata_path` for the layer in `tree`;
     `symlinks` (from compose) are archived as symlinks however the tree was staged."""
     lock_sha256 = sha256_of(pylock)
     if lock_sha256 != config.pylock_sha256:
@@ -32,13 +32,17 @@ def pack_layer(
             f"`bazel run {config.lock_label}` instead of editing lock files"
         )
     record = read_json(LayerRecord, tree / LAYER_RECORD)
-    write_archive(tree, archive, top=record.env_name, fmt=config.archive_format, symlinks=symlinks)
+    write_archive(tree, archive, top=record.install_target, fmt=config.archive_format, symlinks=symlinks)
     source = record.runtime_source
     metadata = {
-        "metadata_version": 1,
+        "metadata_version": metadata_version(),
         "layer_name": config.layer_name,
         "label": config.label,
         "env_name": record.env_name,
+        "install_target": record.install_target,
+        "lock_version": config.lock_version,
+        "locked_at": config.locked_at,
+        "requirements_hash": config.requirements_hash,
         "kind": record.kind,
         "platform": record.platform,
         "python": {
@@ -48,7 +52,9 @@ def pack_layer(
         },
         "runtime_layer": record.runtime,
         "lower_layers": list(record.lower),
-        "launch_module": record.launch_module,
+        "launch_module": record.launch_module.name if record.launch_module else None,
+        "app_launch_module_hash": record.launch_module.hash if record.launch_module else None,
+        "app_support_modules": [{"name": m.name, "hash": m.hash} for m in record.support_modules],
         "packages": [
             {"name": p.name, "version": p.version, "wheel": p.wheel, "sha256": p.sha256} for p in record.packages
         ],

@@ -11,6 +11,7 @@ A layer whose lock entry is missing or stale still analyzes (so `bazel run` of t
 it fails with one message naming the lock target to run.
 """
 
+load("@venvstacks_hub//:layers.bzl", "INDEX_PROBLEMS", "LAYER_PROBLEMS")
 load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
 load("//rules:providers.bzl", "LayerInfo", "LockedLayerInfo", "TargetPlatformInfo")
 load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "run_stacktool", "runfiles_path", "stacktool", "stacktool_command")
@@ -27,22 +28,54 @@ def pylock_name(env_name):
     """The layer's PEP 751 lock file name (the name part may not contain dots)."""
     return "pylock.{}.toml".format(env_name.replace(".", "_"))
 
-def _lower_layers(direct):
-    """Every layer below, nearest first and without repeats; the runtime last."""
-    seen = {}
+def _order_clash(sequences):
+    """Two sequences of (owner, [LayerInfo]) that order two layers both ways, as text."""
+    for owner_a, seq_a in sequences:
+        position = {layer.key: i for i, layer in enumerate(seq_a)}
+        for owner_b, seq_b in sequences:
+            keys = [layer.key for layer in seq_b if layer.key in position]
+            for i in range(len(keys) - 1):
+                if position[keys[i]] > position[keys[i + 1]]:
+                    return "{} puts //{} before //{}, but {} puts //{} before //{}".format(
+                        owner_a,
+                        keys[i + 1],
+                        keys[i],
+                        owner_b,
+                        keys[i],
+                        keys[i + 1],
+                    )
+    return "the orders of its frameworks conflict"
+
+def _c3(ctx, direct):
+    """The frameworks below this layer in venvstacks' C3 order (Python's MRO).
+
+    Nearest first, each before the frameworks it sits on, the order of `frameworks` kept; fails naming two orders
+    that clash.
+    """
+    sequences = [("//{} (over {})".format(f.key, ", ".join(["//" + g.key for g in f.frameworks]) or "its runtime"), [f] + f.frameworks) for f in direct]
+    sequences.append(("`frameworks` of {}".format(ctx.label), direct))
+    remaining = [seq for _, seq in sequences]
     order = []
-    for layer in direct:
-        for candidate in [layer] + layer.lower:
-            if candidate.key not in seen:
-                seen[candidate.key] = True
-                order.append(candidate)
-    return [below for below in order if below.kind != "runtime"] + [below for below in order if below.kind == "runtime"]
+    for _ in range(len([layer for seq in remaining for layer in seq])):
+        remaining = [seq for seq in remaining if seq]
+        if not remaining:
+            break
+        tails = {layer.key: True for seq in remaining for layer in seq[1:]}
+        heads = [seq[0] for seq in remaining if seq[0].key not in tails]
+        if not heads:
+            fail("{}: its frameworks cannot be put in one order (C3): {}; reorder `frameworks` so they agree".format(ctx.label, _order_clash(sequences)))
+        order.append(heads[0])
+        remaining = [seq[1:] if seq[0].key == heads[0].key else seq for seq in remaining]
+    return order
 
 def _stack_base(ctx, kind):
-    """(runtime LayerInfo or None, direct lower LayerInfos) after checking the layer graph."""
+    """(runtime LayerInfo or None, frameworks below in C3 order) after checking the layer graph."""
     if kind == "runtime":
         return None, []
     frameworks = [f[LayerInfo] for f in ctx.attr.frameworks]
+    for dep, info in zip(ctx.attr.frameworks + ([ctx.attr.runtime] if ctx.attr.runtime else []), frameworks + ([ctx.attr.runtime[LayerInfo]] if ctx.attr.runtime else [])):
+        if info.disabled:
+            fail("{}: it sits on {}, which is disabled (`platforms = []`); give that layer platforms, or disable this one too".format(ctx.label, dep.label))
     for dep, info in zip(ctx.attr.frameworks, frameworks):
         if info.kind != "framework":
             fail("{}: {} in `frameworks` is a {} layer; list framework layers there (a runtime goes in `runtime`)".format(ctx.label, dep.label, info.kind))
@@ -52,19 +85,21 @@ def _stack_base(ctx, kind):
         runtime = ctx.attr.runtime[LayerInfo]
         if runtime.kind != "runtime":
             fail("{}: `runtime` must be a runtime_layer, {} is a {} layer".format(ctx.label, ctx.attr.runtime.label, runtime.kind))
-        return runtime, [runtime]
+        return runtime, []
+    if len({f.key: True for f in frameworks}) != len(frameworks):
+        fail("{}: `frameworks` lists a layer twice; list each framework once".format(ctx.label))
     runtimes = {f.runtime.key: f for f in frameworks}
     if len(runtimes) > 1:
         fail("{}: its frameworks sit on different runtimes ({}); all layers of one stack must share one runtime layer".format(
             ctx.label,
             ", ".join(["//{} on //{}".format(f.key, r) for r, f in runtimes.items()]),
         ))
-    return frameworks[0].runtime, frameworks
+    return frameworks[0].runtime, _c3(ctx, frameworks)
 
-def _platforms(ctx, direct):
-    if not direct:
+def _platforms(ctx, lower):
+    if not lower:
         return ctx.attr.platforms or sorted(TARGET_PLATFORMS)
-    inherited = [p for p in direct[0].spec["platforms"] if all([p in d.spec["platforms"] for d in direct])]
+    inherited = [p for p in lower[0].spec["platforms"] if all([p in d.spec["platforms"] for d in lower])]
     if not ctx.attr.platforms:
         return inherited
     extra = [p for p in ctx.attr.platforms if p not in inherited]
@@ -76,32 +111,71 @@ def _platforms(ctx, direct):
         ))
     return ctx.attr.platforms
 
-def _spec(ctx, kind, runtime, direct, lower):
+def _version(ctx, attribute, text, pattern_doc):
+    """(major, minor) of `glibc@X.Y` / `X.Y` / `X`; fails naming the attribute."""
+    parts = text.removeprefix("glibc@").split(".") if attribute == "linux_target" else text.split(".")
+    valid = (len(parts) == 2 or (len(parts) == 1 and attribute == "macosx_target")) and all([p.isdigit() for p in parts])
+    if not valid or (attribute == "linux_target" and not text.startswith("glibc@")):
+        fail("{}: {} {} is not of the form {}".format(ctx.label, attribute, repr(text), pattern_doc))
+    return (int(parts[0]), int(parts[1]) if len(parts) == 2 else 0)
+
+def _target(ctx, attribute, default, lower, pattern_doc):
+    """The deployment target: the layer's own (or the default), raised to the newest of its lower layers'."""
+    chosen = getattr(ctx.attr, attribute) or default
+    for below in lower:
+        if _version(ctx, attribute, below.spec[attribute], pattern_doc) > _version(ctx, attribute, chosen, pattern_doc):
+            chosen = below.spec[attribute]
+    _version(ctx, attribute, chosen, pattern_doc)
+    return chosen
+
+def _python(ctx, kind, runtime):
+    """(X.Y, the exact X.Y.Z asked for or "")."""
+    if kind != "runtime":
+        return runtime.spec["python"], ""
+    parts = ctx.attr.python.split(".")
+    if len(parts) not in (2, 3) or not all([p.isdigit() for p in parts]) or parts[0] != "3":
+        fail("{}: python = {} is not a CPython version 3.Y or 3.Y.Z (e.g. \"3.11\" or \"3.11.13\")".format(ctx.label, repr(ctx.attr.python)))
+    return ".".join(parts[:2]), (ctx.attr.python if len(parts) == 3 else "")
+
+def _spec(ctx, kind, runtime, frameworks):
+    """The LayerSpec (python/stacktool/contract.py): what the lock verb resolves for this layer."""
     for p in ctx.attr.platforms:
         if p not in TARGET_PLATFORMS:
             fail("{}: unknown platform {}; supported: {}".format(ctx.label, repr(p), ", ".join(sorted(TARGET_PLATFORMS))))
-    inherited = direct[0].spec if direct else {}
+    lower = frameworks + ([runtime] if runtime else [])
+    python, python_version = _python(ctx, kind, runtime)
     return {
         "env_name": ENV_NAME_PREFIX[kind] + ctx.label.name,
         "key": layer_key(ctx.label.package, ctx.label.name),
         "kind": kind,
-        "linux_target": ctx.attr.linux_target or inherited.get("linux_target", DEFAULT_LINUX_TARGET),
+        "linux_target": _target(ctx, "linux_target", DEFAULT_LINUX_TARGET, lower, "'glibc@X.Y' (e.g. 'glibc@2.35')"),
         "lower": [below.key for below in lower],
-        "macosx_target": ctx.attr.macosx_target or inherited.get("macosx_target", DEFAULT_MACOSX_TARGET),
-        "platforms": _platforms(ctx, direct),
+        "macosx_target": _target(ctx, "macosx_target", DEFAULT_MACOSX_TARGET, lower, "'X.Y' (e.g. '14.0')"),
+        "platforms": _platforms(ctx, lower),
         "pylock": pylock_name(ENV_NAME_PREFIX[kind] + ctx.label.name),
-        "python": ctx.attr.python if kind == "runtime" else runtime.spec["python"],
+        "python": python,
+        "python_version": python_version,
         "requirements": ctx.attr.requirements,
+        "versioned": ctx.attr.versioned,
     }
 
-def _lock_problem(ctx, spec, locked, platform):
-    """Why this layer cannot be built from its lock for `platform`, or None."""
+def _platform_problem(spec, platform):
+    """Why this layer is not built for the target platform, or None."""
     label = "//" + spec["key"]
     if not platform:
         return "{}: the target platform is not one rules_venvstacks supports; use --platforms=@rules_venvstacks//platforms:<name>".format(label)
     if platform not in spec["platforms"]:
         return "{} is not built for {} (its platforms: {}); add it to the layer's `platforms`".format(label, platform, ", ".join(spec["platforms"]))
+    return None
+
+def _lock_problem(ctx, spec, locked):
+    """Why the layer's lock cannot be used (missing or stale), naming the fix, or None."""
+    label = "//" + spec["key"]
     if locked == None:
+        if spec["key"] in LAYER_PROBLEMS:
+            return LAYER_PROBLEMS[spec["key"]]
+        if INDEX_PROBLEMS:
+            return "{} has no entry in a lock index that can be read: {}".format(label, "; ".join(INDEX_PROBLEMS))
         return "{} has no entry in any lock index: list it (or a layer above it) in a stack_lock target, register that target's index with `venvstacks.lock_file` in MODULE.bazel, and `bazel run` the lock target".format(label)
     run = "run `bazel run {}`".format(locked.lock_label)
     if locked.inputs != spec:
@@ -116,52 +190,74 @@ def _fail_action(ctx, outputs, message):
     args.add("--message", message)
     run_stacktool(ctx, "fail", args, [], outputs, "VenvstacksLockCheck", "Checking the lock of %{label}")
 
-def _modules(ctx, files, attribute):
-    """(destination below site-packages, file) of a launch or support module, and its module name."""
-    entries = []
-    for f in files:
-        rel = f.short_path[len(f.owner.package) + 1:] if f.owner.package else f.short_path
-        entries.append((rel, f))
-    tops = {rel.split("/")[0]: True for rel, _ in entries}
-    if len(tops) != 1:
-        fail("{}: `{}` must be one .py file or the files of one package directory, got {}".format(ctx.label, attribute, ", ".join(sorted(tops))))
-    top = tops.keys()[0]
-    if "/" not in entries[0][0] and len(entries) == 1:
-        if not top.endswith(".py"):
-            fail("{}: `{}` {} is not a .py file or a package directory".format(ctx.label, attribute, top))
-        return entries, top[:-len(".py")]
-    return entries, top
+def _is_identifier(name):
+    return bool(name) and not name[0].isdigit() and all([c.isalnum() or c == "_" for c in name.elems()])
+
+def _modules(ctx, target, attribute):
+    """One launch or support module: [(destination below site-packages, file)] and the module's name.
+
+    The name is the file's name without `.py`, or the package directory's name (as venvstacks names them).
+    """
+    files = [f for f in target.files.to_list() if "__pycache__" not in f.short_path.split("/") and not f.basename.endswith((".pyc", ".pyo"))]
+    if not files:
+        fail("{}: `{}` {} has no files".format(ctx.label, attribute, target.label))
+    if len(files) == 1 and files[0].basename != "__init__.py":
+        if files[0].extension != "py":
+            fail("{}: `{}` {} is not a .py file or the files of a package directory".format(ctx.label, attribute, files[0].short_path))
+        name = files[0].basename[:-len(".py")]
+        if not _is_identifier(name):
+            fail("{}: `{}` {} cannot be imported: {} is not a Python module name".format(ctx.label, attribute, files[0].short_path, repr(name)))
+        return [(files[0].basename, files[0])], name
+
+    # A package directory: the deepest directory holding all the files.
+    directory = files[0].short_path.rpartition("/")[0].split("/")
+    for f in files[1:]:
+        parts = f.short_path.split("/")[:-1]
+        common = 0
+        for mine, theirs in zip(directory, parts):
+            if mine != theirs:
+                break
+            common += 1
+        directory = directory[:common]
+    name = directory[-1] if directory else ""
+    if not _is_identifier(name) or not [f for f in files if f.short_path == "/".join(directory + ["__init__.py"])]:
+        fail("{}: `{}` {} must be one .py file or the files of one package directory (with its __init__.py)".format(ctx.label, attribute, target.label))
+    return [(name + "/" + f.short_path[len("/".join(directory)) + 1:], f) for f in files], name
 
 def _app_modules(ctx, kind):
-    """(destination, file) of the launch and support modules, and the launch module's name."""
+    """(destination, file) of the launch and support modules, the launch module's name, the support modules'."""
     if kind != "application":
-        return [], None
-    entries, launch = _modules(ctx, ctx.files.launch_module, "launch_module")
-    names = {launch: "launch_module"}
+        return [], None, []
+    entries, launch = _modules(ctx, ctx.attr.launch_module, "launch_module")
+    names = {launch: "the launch module"}
+    support = []
     for target in ctx.attr.support_modules:
-        support, name = _modules(ctx, target.files.to_list(), "support_modules")
+        files, name = _modules(ctx, target, "support_modules")
         if name in names:
-            fail("{}: support module {} clashes with another module of the same name".format(ctx.label, name))
-        names[name] = "support_modules"
-        entries += support
-    return entries, launch
+            fail("{}: support module {} ({}) has the name of {}; rename one of them".format(ctx.label, repr(name), target.label, names[name]))
+        names[name] = "another support module"
+        entries += files
+        support.append(name)
+    return entries, launch, sorted(support)
 
-def _compose_config(ctx, kind, spec, runtime, lower, locked, platform):
+def _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_target):
     """The ComposeConfig (python/stacktool/contract.py) and the compose action's inputs."""
-    modules, launch = _app_modules(ctx, kind)
+    modules, launch, support = _app_modules(ctx, kind)
     config = {
         "dynlib_exclude": ctx.attr.dynlib_exclude,
         "env_name": spec["env_name"],
+        "install_target": install_target,
         "kind": kind,
         "launch_module": launch,
-        "lower": [below.env_name for below in lower],
+        "lower": [below.install_target for below in lower],
         "modules": [{"dest": rel, "src": f.path} for rel, f in modules],
         "platform": platform,
         "python": spec["python"],
-        "runtime": spec["env_name"] if kind == "runtime" else runtime.env_name,
+        "runtime": install_target if kind == "runtime" else runtime.install_target,
         "runtime_archive": None,
         "runtime_record": None,
         "runtime_source": None,
+        "support_modules": support,
         "venv_files": None,
         "wheels": [{"filename": w.filename, "name": w.name, "sha256": w.sha256, "tree": w.tree.path, "version": w.version} for w in locked.wheels],
     }
@@ -181,12 +277,15 @@ def _pack_config(ctx, spec, locked):
         "label": "//" + spec["key"],
         "layer_name": ctx.label.name,
         "lock_label": locked.lock_label,
+        "lock_version": locked.lock_version,
+        "locked_at": locked.locked_at,
         "pylock_sha256": locked.pylock_sha256,
+        "requirements_hash": locked.requirements_hash,
     }
 
-def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs):
+def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_target, outputs):
     tree, symlinks, archive, metadata, runtime_record, venv_files = outputs
-    config, inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform)
+    config, inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_target)
     compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
     ctx.actions.write(compose_config, json.encode_indent(config))
     args = ctx.actions.args()
@@ -228,6 +327,36 @@ def _run_script(ctx, layer_info):
     ]), is_executable = True)
     return script
 
+def _disabled_layer(ctx, kind):
+    """A layer with `platforms = []`: never locked or built; a layer over it is an error naming it."""
+    script = ctx.actions.declare_file(ctx.label.name)
+    ctx.actions.write(script, "#!/bin/sh\necho '{} is disabled (platforms = [])' >&2\nexit 1\n".format(ctx.label), is_executable = True)
+    info = LayerInfo(
+        key = layer_key(ctx.label.package, ctx.label.name),
+        kind = kind,
+        env_name = ENV_NAME_PREFIX[kind] + ctx.label.name,
+        disabled = True,
+        **{field: None for field in _LAYER_FIELDS}
+    )
+    return [info, DefaultInfo(executable = script)]
+
+_LAYER_FIELDS = [
+    "install_target",
+    "spec",
+    "runtime",
+    "frameworks",
+    "lower",
+    "lock_problem",
+    "pylock",
+    "pylock_sha256",
+    "runtime_record",
+    "venv_files",
+    "tree",
+    "archive",
+    "metadata",
+    "deploy_metadata",
+]
+
 def layer_impl(ctx, kind):
     """The implementation of the three layer rules.
 
@@ -238,13 +367,18 @@ def layer_impl(ctx, kind):
     Returns:
       The layer's providers.
     """
-    runtime, direct = _stack_base(ctx, kind)
-    lower = _lower_layers(direct)
-    spec = _spec(ctx, kind, runtime, direct, lower)
+    if ctx.attr.disabled:
+        return _disabled_layer(ctx, kind)
+    runtime, frameworks = _stack_base(ctx, kind)
+    lower = frameworks + ([runtime] if runtime else [])
+    spec = _spec(ctx, kind, runtime, frameworks)
     platform = ctx.attr._platform[TargetPlatformInfo].name
     locked = ctx.attr.lock[LockedLayerInfo] if ctx.attr.lock else None
-    prefix = "{}.layer/{}".format(ctx.label.name, spec["env_name"])
-    tree = ctx.actions.declare_directory(prefix)
+    lock_problem = _lock_problem(ctx, spec, locked)
+    problem = _platform_problem(spec, platform) or lock_problem
+    install_target = locked.install_target if locked and not problem else spec["env_name"]
+    prefix = "{}.layer/{}".format(ctx.label.name, install_target)
+    tree = ctx.actions.declare_directory("{}.layer/{}".format(ctx.label.name, spec["env_name"]))
     symlinks = ctx.actions.declare_file(ctx.label.name + ".layer/symlinks.json")
     archive = ctx.actions.declare_file("{}-{}.{}".format(prefix, platform or "unsupported", ctx.attr.archive_format))
     metadata = ctx.actions.declare_file("{}-{}.json".format(prefix, platform or "unsupported"))
@@ -254,19 +388,24 @@ def layer_impl(ctx, kind):
     else:
         runtime_record, venv_files = runtime.runtime_record, runtime.venv_files
     outputs = [tree, symlinks, archive, metadata, runtime_record, venv_files]
-    problem = _lock_problem(ctx, spec, locked, platform)
     if problem:
         # Layers above a runtime layer that cannot be built take its record, so building them reports it too.
         _fail_action(ctx, outputs if kind == "runtime" else outputs[:4], problem)
     else:
-        _build_layer(ctx, kind, spec, runtime, lower, locked, platform, outputs)
+        _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_target, outputs)
     info = LayerInfo(
         key = spec["key"],
         kind = kind,
         env_name = spec["env_name"],
+        disabled = False,
+        install_target = install_target,
         spec = spec,
         runtime = runtime,
+        frameworks = frameworks,
         lower = lower,
+        lock_problem = lock_problem,
+        pylock = ctx.files.pylock[0] if ctx.files.pylock else None,
+        pylock_sha256 = locked.pylock_sha256 if locked else None,
         runtime_record = runtime_record,
         venv_files = venv_files,
         tree = tree,
@@ -300,17 +439,20 @@ COMMON_ATTRS = {
         doc = "Shared libraries (fnmatch patterns on their path below site-packages) not to expose to upper layers.",
     ),
     "linux_target": attr.string(
-        doc = "Oldest glibc the layer must run on, as `glibc@X.Y` (wheels up to manylinux_X_Y). Default: the lower layer's, else glibc@2.28.",
+        doc = "Oldest glibc the layer must run on, as `glibc@X.Y` (wheels up to manylinux_X_Y). Default: glibc@2.28; never older than the newest of its lower layers' (it is raised to that).",
     ),
     "lock": attr.label(
         providers = [LockedLayerInfo],
         doc = "The layer's entry in the hub repository; set by the layer macros from the lock index.",
     ),
     "macosx_target": attr.string(
-        doc = "Oldest macOS the layer must run on, e.g. `14.0`. Default: the lower layer's, else 13.0.",
+        doc = "Oldest macOS the layer must run on, e.g. `14.0`. Default: 13.0; never older than the newest of its lower layers' (it is raised to that).",
+    ),
+    "disabled": attr.bool(
+        doc = "Never lock or build this layer (the layer macros set it for `platforms = []`, as in venvstacks); a layer over it is an error.",
     ),
     "platforms": attr.string_list(
-        doc = "Target platforms to lock and build for (venvstacks names). Default: all for a runtime, else those of the lower layers; may only narrow them.",
+        doc = "Target platforms to lock and build for (venvstacks names). Default (empty): all for a runtime, else those all its lower layers are built for; may only narrow them.",
     ),
     "pylock": attr.label_list(
         allow_files = [".toml"],
@@ -319,13 +461,16 @@ COMMON_ATTRS = {
     "requirements": attr.string_list(
         doc = "PEP 508 requirements of the layer. Packages that lower layers provide are not installed again.",
     ),
+    "versioned": attr.bool(
+        doc = "Deploy the layer as `<env_name>@<lock version>`: the lock bumps the version whenever what the layer installs, its spec or the versions of its lower layers change, so old and new versions deploy side by side (venvstacks' `versioned`).",
+    ),
     "_platform": attr.label(default = "//platforms:current", providers = [TargetPlatformInfo]),
 }
 
 VENV_ATTRS = {
     "frameworks": attr.label_list(
         providers = [LayerInfo],
-        doc = "Framework layers this layer sits on, nearest first. Set this or `runtime`.",
+        doc = "Framework layers this layer sits on, nearest first. With the frameworks they sit on, they are ordered as venvstacks does (C3, like Python's MRO); an order that cannot be kept is an error. Set this or `runtime`.",
     ),
     "runtime": attr.label(
         providers = [LayerInfo],
@@ -346,7 +491,7 @@ runtime_layer_rule = rule(
     implementation = _runtime_layer_impl,
     doc = "A python-build-standalone CPython, optionally with packages installed into it. Use the `runtime_layer` macro.",
     attrs = COMMON_ATTRS | {
-        "python": attr.string(mandatory = True, doc = "CPython version X.Y, e.g. `3.11`."),
+        "python": attr.string(mandatory = True, doc = "CPython version: `3.Y` (the runtime table's release of it) or an exact `3.Y.Z`."),
     },
     executable = True,
     toolchains = [TOOLCHAIN_TYPE],

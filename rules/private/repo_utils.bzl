@@ -41,7 +41,7 @@ render = struct(
 )
 
 def download_checked(rctx, urls, output, sha256, what, fix):
-    """Downloads with a sha256 (so the repository cache serves it); explains a mismatch instead of Bazel's trace.
+    """Downloads with a sha256 (so the repository cache serves it); explains a failure instead of Bazel's trace.
 
     Args:
       rctx: the repository context.
@@ -50,19 +50,22 @@ def download_checked(rctx, urls, output, sha256, what, fix):
       sha256: the expected sha256.
       what: what is being downloaded, for messages.
       fix: what the user should do when the sha256 does not match.
+
+    Returns:
+      None when the file is there, else why it is not (for the caller to report when it is built).
     """
     result = rctx.download(url = urls, output = output, sha256 = sha256, allow_fail = True)
     if result.success:
-        return
+        return None
 
     # Without a sha256 Bazel downloads only over https; that is enough to tell a different file from no file.
     probe = rctx.download(url = urls, output = output + ".probe", allow_fail = True)
     if probe.success:
         rctx.delete(output + ".probe")
-        fail("{} from {} has sha256 {}, but {} was expected. {}".format(what, urls[0], probe.sha256, sha256, fix))
-    fail("cannot download {} with sha256 {} from {}: no network, no such file there, or (plain http) a different file. {}".format(
+        return "{} from {} has sha256 {}, but {} was expected. {}".format(what, urls[0], probe.sha256, sha256, fix)
+    return "cannot download {} with sha256 {} from {}: no network, no such file there, or (plain http) a different file. {}".format(
         what,
         sha256,
         " or ".join(urls),
         fix,
-    ))
+    )

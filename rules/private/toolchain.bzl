@@ -3,7 +3,8 @@
 load("//rules:providers.bzl", "StackToolInfo")
 
 def _stacktool_toolchain_impl(ctx):
-    uv = [f for f in ctx.files.uv if f.basename in ("uv", "uv.exe")]
+    # The uv binary among the uv wheel's scripts (or the one file standing for a wheel that could not be fetched).
+    uv = [f for f in ctx.files.uv if f.basename in ("uv", "uv.exe")] or ctx.files.uv
     if len(uv) != 1:
         fail("{}: `uv` must provide exactly one uv binary, got {}".format(ctx.label, [f.path for f in ctx.files.uv]))
     info = StackToolInfo(

@@ -4,14 +4,15 @@ Reads each lock index (JSON written by a stack_lock target) and declares one rep
 shared by all layers and platforms), one per runtime archive (Python version x platform), the hub that maps layers
 to them per platform, and the helper tool's toolchains. Repositories are fetched only when a build needs them,
 so a build for one platform downloads only that platform's wheels.
+
+Nothing in an index stops the extension: an index it cannot read, or a layer in two indexes, becomes a problem the
+affected layers report when they are built, so the lock targets (which rewrite the indexes) always run.
 """
 
 load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
 load(":hub_repo.bzl", "hub_repo", "toolchains_repo")
 load(":runtime_repo.bzl", "runtime_repo")
 load(":wheel_repo.bzl", "tool_wheel_repo", "wheel_repo")
-
-INDEX_VERSION = 1
 
 def _repo_name(text):
     return "".join([c if c.isalnum() else "_" for c in text.elems()])
@@ -22,55 +23,78 @@ def _wheel_repo_name(wheel):
 def _runtime_repo_name(python, platform, tool = False):
     return "cpython_{}_{}{}".format(_repo_name(python), platform, "_tool" if tool else "")
 
-def _declare_runtime(pbs, python, platform, tool):
-    entry = pbs["pythons"].get(python)
-    if entry == None:
-        fail("no python-build-standalone runtime is known for Python {} (known: {})".format(python, ", ".join(pbs["pythons"])))
+def _declare_runtime(pbs, name, python, version, platform, tool):
+    """A runtime repository: the table's release of `python` (X.Y), or the exact `version` (X.Y.Z) when given."""
+    entry = pbs["pythons"].get(python, {})
+    known = entry.get("version") == version or not version
     runtime_repo(
-        name = _runtime_repo_name(python, platform, tool),
+        name = name,
         base_url = pbs["base_url"],
+        exact = bool(version),
+        known_pythons = sorted([entry["version"] for entry in pbs["pythons"].values()]),
         platform = platform,
         python = python,
-        release = entry["release"],
-        sha256 = entry["sha256"].get(platform, ""),
+        release = entry.get("release", "") if known else "",
+        sha256 = entry.get("sha256", {}).get(platform, "") if known else "",
         tool = tool,
         triple = pbs["triples"][platform],
-        version = entry["version"],
+        version = version or entry.get("version", python),
     )
 
+def _index_name(tag):
+    return "//{}:{}".format(tag.path.package, tag.path.name)
+
+def _read_index(mctx, tag, version):
+    """(index, problem): the decoded index, or None and why it cannot be used."""
+    name = _index_name(tag)
+    path = mctx.path(tag.path)
+    if not path.exists:
+        return None, None  # not locked yet: its layers fail to build with a message saying to run the lock target
+    index = json.decode(mctx.read(path), default = None)
+    if type(index) != "dict" or type(index.get("layers")) != "dict":
+        return None, "{} is not a lock index (not JSON, or no `layers`): run its stack_lock target again".format(name)
+    if index.get("version") != version:
+        return None, "{} has index version {}, this rules_venvstacks reads version {}: run `bazel run {}`".format(
+            name,
+            index.get("version"),
+            version,
+            index.get("lock", "<its stack_lock target>"),
+        )
+    return index, None
+
 def _read_indexes(mctx):
-    """Returns key -> struct(entry, lock, path) for every layer of the lock indexes that exist yet."""
-    layers = {}
+    """(key -> struct(entry, lock, path) for every usable layer entry, [problem], {key: problem}, {lock: settings})."""
+    version = json.decode(mctx.read(Label("//python:stacktool/schemas/lock-index.schema.json")))["properties"]["version"]["const"]
+    layers, index_problems, layer_problems, settings = {}, [], {}, {}
     for mod in mctx.modules:
         for tag in mod.tags.lock_file:
-            path = mctx.path(tag.path)
-            if not path.exists:
-                continue  # not locked yet: its layers fail to build with a message saying to run the lock target
-            index = json.decode(mctx.read(path))
-            if index.get("version") != INDEX_VERSION:
-                fail("{} has index version {}, this rules_venvstacks reads version {}: run `bazel run {}`".format(
-                    tag.path,
-                    index.get("version"),
-                    INDEX_VERSION,
-                    index.get("lock", "<the stack_lock target>"),
-                ))
+            index, problem = _read_index(mctx, tag, version)
+            if problem:
+                index_problems.append(problem)
+            if not index:
+                continue
+            settings[index["lock"]] = {"exclude_newer": index["exclude_newer"]}
+            name = _index_name(tag)
             for key, entry in index["layers"].items():
-                if key in layers:
-                    fail("layer //{} is in two lock indexes ({} and {}); keep it in one stack_lock".format(key, layers[key].path, tag.path))
-                layers[key] = struct(entry = entry, lock = index["lock"], path = str(tag.path))
-    return layers
+                if key in layers or key in layer_problems:
+                    first = layers.pop(key).path if key in layers else "another index"
+                    layer_problems[key] = "//{} is in two lock indexes ({} and {}); keep it in one stack_lock".format(key, first, name)
+                    continue
+                layers[key] = struct(entry = entry, lock = index["lock"], path = name)
+    return layers, index_problems, layer_problems, settings
 
 def _venvstacks_impl(mctx):
     pbs = json.decode(mctx.read(Label("//rules/private:pbs_runtimes.json")))
     tools = json.decode(mctx.read(Label("//rules/private:tool_wheels.json")))
-    layers = _read_indexes(mctx)
+    layers, index_problems, layer_problems, settings = _read_indexes(mctx)
 
     wheels = {}  # repo name -> struct(wheel, pythons, lock)
-    runtimes = {}  # (python, platform) -> True
+    runtimes = {}  # repo name -> (python, exact version or "", platform)
     hub = {}
     for key, layer in layers.items():
         entry = layer.entry
         python = entry["inputs"]["python"]
+        python_version = entry["inputs"].get("python_version", "")
         platforms = {}
         for platform, platform_wheels in entry["wheels"].items():
             installed = {}
@@ -84,14 +108,18 @@ def _venvstacks_impl(mctx):
                 )
             platforms[platform] = {"wheels": installed}
             if entry["inputs"]["kind"] == "runtime":
-                runtimes[(python, platform)] = True
-                repo = _runtime_repo_name(python, platform)
+                repo = _runtime_repo_name(python_version or python, platform)
+                runtimes[repo] = (python, python_version, platform)
                 platforms[platform] |= {"runtime_archive": "@{}//:runtime.tar.gz".format(repo), "runtime_source": "@{}//:runtime.json".format(repo)}
         hub[key] = {
             "inputs": json.encode(entry["inputs"]),
+            "install_target": entry["install_target"],
             "lock_label": layer.lock,
+            "lock_version": entry["lock_version"],
+            "locked_at": entry["locked_at"],
             "platforms": platforms,
             "pylock_sha256": entry["pylock_sha256"],
+            "requirements_hash": entry["requirements_hash"],
         }
 
     for name, wheel in wheels.items():
@@ -103,8 +131,8 @@ def _venvstacks_impl(mctx):
             sha256 = wheel.wheel["sha256"],
             urls = [wheel.wheel["url"]],
         )
-    for python, platform in runtimes:
-        _declare_runtime(pbs, python, platform, tool = False)
+    for repo, (python, python_version, platform) in runtimes.items():
+        _declare_runtime(pbs, repo, python, python_version, platform, tool = False)
 
     toolchains = {}
     tool_repos = {}
@@ -116,7 +144,7 @@ def _venvstacks_impl(mctx):
                 tool_repos[name] = True
                 tool_wheel_repo(name = name, filename = wheel["filename"], sha256 = wheel["sha256"], urls = [wheel["url"]])
             repos.append(name)
-        _declare_runtime(pbs, tools["python"], platform, tool = True)
+        _declare_runtime(pbs, _runtime_repo_name(tools["python"], platform, tool = True), tools["python"], "", platform, tool = True)
         uv = [r for r, w in zip(repos, tool_wheels) if w["name"] == "uv"]
         toolchains[platform] = {
             "constraints": TARGET_PLATFORMS[platform].constraints,
@@ -125,7 +153,13 @@ def _venvstacks_impl(mctx):
             "wheels": [r for r, w in zip(repos, tool_wheels) if w["name"] != "uv"],
         }
 
-    hub_repo(name = "venvstacks_hub", layers = json.encode(hub))
+    hub_repo(
+        name = "venvstacks_hub",
+        index_problems = index_problems,
+        layer_problems = layer_problems,
+        layers = json.encode(hub),
+        lock_settings = json.encode(settings),
+    )
     toolchains_repo(name = "venvstacks_toolchains", platforms = json.encode(toolchains))
     return mctx.extension_metadata(reproducible = True)
 

@@ -2,9 +2,16 @@
 
 load(":repo_utils.bzl", "download_checked", "render")
 
+def _unavailable(rctx, names, problem):
+    """A BUILD file whose targets fail with `problem` when built (analysis and lock targets still work)."""
+    rctx.file("BUILD.bazel", render.build_file(
+        {"@rules_venvstacks//rules/private:unavailable.bzl": ["unavailable"]},
+        [render.target("unavailable", name, message = problem) for name in names],
+    ))
+
 def _wheel_repo_impl(rctx):
     filename = rctx.attr.filename
-    download_checked(
+    problem = download_checked(
         rctx,
         rctx.attr.urls,
         filename,
@@ -15,6 +22,9 @@ def _wheel_repo_impl(rctx):
             rctx.attr.locked_by,
         ),
     )
+    if problem:
+        _unavailable(rctx, [filename] + ["installed_" + python.replace(".", "_") for python in rctx.attr.pythons], problem)
+        return
     rctx.file("BUILD.bazel", render.build_file(
         {"@rules_venvstacks//rules/private:installed_wheel.bzl": ["installed_wheel"]},
         ["exports_files([{}])".format(repr(filename))] + [
@@ -38,7 +48,7 @@ wheel_repo = repository_rule(
 def _tool_wheel_repo_impl(rctx):
     filename = rctx.attr.filename
     pure = filename.endswith("-none-any.whl")
-    download_checked(
+    problem = download_checked(
         rctx,
         rctx.attr.urls,
         filename if pure else "wheel.zip",  # extract() knows archives by their suffix
@@ -46,6 +56,9 @@ def _tool_wheel_repo_impl(rctx):
         "wheel " + filename + " (a dependency of rules_venvstacks' helper tool)",
         "Update rules/private/tool_wheels.json with tools/lock_tool_deps.py.",
     )
+    if problem:
+        _unavailable(rctx, ["sys_path_entry", "files", "scripts"], problem)
+        return
     if pure:
         # Pure-Python wheels go on sys.path as they are (zipimport): one input file instead of a tree.
         entry = filename

@@ -144,12 +144,14 @@ def compose_config(
     `runtime`."""
     return ComposeConfig(
         env_name=env_name,
+        install_target=env_name,
         kind=kind,
         platform=platform,
         python="3.11",
         runtime=env_name if kind == "runtime" else RUNTIME_ENV,
         lower=tuple(lower if lower is not None else ([] if kind == "runtime" else [RUNTIME_ENV])),
         launch_module=launch_module,
+        support_modules=(),
         wheels=tuple(wheels or []),
         modules=tuple(modules or []),
         dynlib_exclude=tuple(dynlib_exclude or []),
@@ -185,6 +187,9 @@ def pack_config(pylock: Path, env_name: str, fmt: str = "tar.zst") -> PackConfig
         layer_name=env_name,
         lock_label="//stacks:lock",
         pylock_sha256=sha256_of(pylock),
+        lock_version=1,
+        locked_at="2026-11-30T12:00:00Z",
+        requirements_hash="sha256:" + "0" * 64,
     )
 
 

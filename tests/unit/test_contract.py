@@ -41,12 +41,14 @@ def layer(key: str, kind: str, env_name: str, lower: list[str], **extra: Any) ->
         "pylock": extra.pop("pylock", f"pylock.{env_name}.toml"),
         "linux_target": extra.pop("linux_target", "glibc@2.28"),
         "macosx_target": extra.pop("macosx_target", "14.0"),
+        "python_version": extra.pop("python_version", ""),
+        "versioned": extra.pop("versioned", False),
     }
 
 
 def write_spec(tmp_path, layers: list[dict[str, Any]]):
     path = tmp_path / "lock.spec.json"
-    path.write_text(json.dumps({"lock": "stacks:lock", "layers": layers}), encoding="utf-8")
+    path.write_text(json.dumps({"lock": "stacks:lock", "exclude_newer": "", "layers": layers}), encoding="utf-8")
     return path
 
 
@@ -140,12 +142,14 @@ def test_spec_round_trips_to_what_bazel_wrote():
 def test_compose_config_decodes_nested_records_and_nulls(tmp_path):
     config = ComposeConfig(
         env_name="app-x",
+        install_target="app-x@3",
         kind="application",
         platform="linux_x86_64",
         python="3.11",
         runtime="cpython3_11",
         lower=("cpython3_11",),
         launch_module="x",
+        support_modules=(),
         wheels=(Wheel("six", "1.16.0", "six-1.16.0-py2.py3-none-any.whl", "0" * 64, "trees/six"),),
         modules=(Module("x.py", "src/x.py"),),
         dynlib_exclude=(),

@@ -26,10 +26,14 @@ RUNTIME_KEY, FRAMEWORK_KEY, APP_KEY = "stacks:cpython3_11", "stacks:sci", "stack
 INDEX = "venvstacks_lock.json"
 
 
-def spec_layer(key: str, kind: str, env_name: str, requirements: list[str], lower: list[str], platforms: list[str]):
+def spec_layer(
+    key: str, kind: str, env_name: str, requirements: list[str], lower: list[str], platforms: list[str],
+    versioned: bool = False,
+) -> LayerSpec:
     return LayerSpec(
-        key=key, kind=kind, env_name=env_name, python="3.11", requirements=tuple(requirements), lower=tuple(lower),
-        platforms=tuple(platforms), pylock=f"pylock.{env_name}.toml", linux_target="glibc@2.28", macosx_target="14.0",
+        key=key, kind=kind, env_name=env_name, python="3.11", python_version="", requirements=tuple(requirements),
+        lower=tuple(lower), platforms=tuple(platforms), pylock=f"pylock.{env_name}.toml", linux_target="glibc@2.28",
+        macosx_target="14.0", versioned=versioned,
     )  # fmt: skip
 
 
@@ -46,7 +50,7 @@ def stack(
     if app is not None:
         lower = [FRAMEWORK_KEY, RUNTIME_KEY]
         layers.append(spec_layer(APP_KEY, "application", "app-app", app, lower, list(platforms)))
-    return StackSpec("stacks:lock", tuple(layers))
+    return StackSpec("stacks:lock", "", tuple(layers))
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +100,7 @@ def test_lower_layer_packages_are_left_out_of_upper_layers(three_layers):
 def test_index_records_inputs_hashes_and_chosen_wheels(three_layers):
     spec, files = three_layers
     index = json.loads(files["index"])
-    assert index["version"] == 1
+    assert index["version"] == 2
     assert index["lock"] == "stacks:lock"
     assert sorted(index["layers"]) == sorted([RUNTIME_KEY, FRAMEWORK_KEY, APP_KEY])
     for key, entry in index["layers"].items():
