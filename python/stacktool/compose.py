@@ -8,6 +8,7 @@ symlinks inside a tree stay symlinks, and two inputs that would write different 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from stacktool.contract import (
     read_json,
     to_json,
 )
+from stacktool.digest import sha256_of
 from stacktool.errors import UserError
 from stacktool.install import unpack_runtime
 from stacktool.layout import Layout
@@ -153,16 +155,33 @@ def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path, a
     return {f"bin/{alias}": "python" for alias in ("python3", f"python{layout.python}")}
 
 
+def _runtime_source(config: ComposeConfig, archive: Path) -> RuntimeSource:
+    """Where the runtime archive came from: the runtime repository's record, or (for an archive the user gave as a
+    label) its name, label and sha256, and the exact version asked for or named by the file."""
+    if config.runtime_source is not None:
+        return read_json(RuntimeSource, Path(config.runtime_source))
+    named = re.match(r"cpython-(\d+\.\d+\.\d+)", archive.name)
+    version = config.python_version or (named[1] if named else "")
+    if not version.startswith(config.python + "."):
+        raise ComposeError(
+            f"{config.env_name}: cannot tell which CPython {config.python}.Z {archive.name} ({config.runtime_origin}) "
+            f'holds; give the layer the exact version, e.g. python = "{config.python}.0"'
+        )
+    return RuntimeSource(
+        file=archive.name, origin=str(config.runtime_origin), python_version=version, sha256=sha256_of(archive)
+    )
+
+
 def _compose_runtime(
     config: ComposeConfig, out: Path, layout: Layout, composer: Composer, venv_files: Path
 ) -> RuntimeRecord:
-    if config.runtime_archive is None or config.runtime_source is None:
-        raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source")
-    unpack_runtime(Path(config.runtime_archive), out, layout)
+    if config.runtime_archive is None or (config.runtime_source is None and config.runtime_origin is None):
+        raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source (or origin)")
+    archive = Path(config.runtime_archive)
+    unpack_runtime(archive, out, layout)
     composer.adopt(f"runtime archive of {config.env_name}")
-    archive = Path(config.runtime_archive).name
-    venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files, archive)
-    return RuntimeRecord(layout.runtime_python, read_json(RuntimeSource, Path(config.runtime_source)), venv_symlinks)
+    venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files, archive.name)
+    return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
 
 
 def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer) -> RuntimeRecord:

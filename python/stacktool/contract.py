@@ -238,7 +238,9 @@ class ComposeConfig:
     modules: tuple[Module, ...]
     dynlib_exclude: tuple[str, ...]
     runtime_archive: str | None  # runtime layers: the python-build-standalone archive
-    runtime_source: str | None  # runtime layers: its RuntimeSource file
+    runtime_source: str | None  # runtime layers: its RuntimeSource file; None for an archive the user gave
+    runtime_origin: str | None  # runtime layers: the label of an archive the user gave
+    python_version: str  # runtime layers: the exact X.Y.Z asked for, or ""
     runtime_record: str | None  # other layers: the RuntimeRecord of their runtime layer
     venv_files: str | None  # other layers: the runtime layer's venv_files tree
 

@@ -86,8 +86,6 @@ def _stack_base(ctx, kind):
         if runtime.kind != "runtime":
             fail("{}: `runtime` must be a runtime_layer, {} is a {} layer".format(ctx.label, ctx.attr.runtime.label, runtime.kind))
         return runtime, []
-    if len({f.key: True for f in frameworks}) != len(frameworks):
-        fail("{}: `frameworks` lists a layer twice; list each framework once".format(ctx.label))
     runtimes = {f.runtime.key: f for f in frameworks}
     if len(runtimes) > 1:
         fail("{}: its frameworks sit on different runtimes ({}); all layers of one stack must share one runtime layer".format(
@@ -253,8 +251,10 @@ def _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_t
         "modules": [{"dest": rel, "src": f.path} for rel, f in modules],
         "platform": platform,
         "python": spec["python"],
+        "python_version": spec["python_version"],
         "runtime": install_target if kind == "runtime" else runtime.install_target,
         "runtime_archive": None,
+        "runtime_origin": None,
         "runtime_record": None,
         "runtime_source": None,
         "support_modules": support,
@@ -263,8 +263,12 @@ def _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_t
     }
     inputs = [w.tree for w in locked.wheels] + [f for _, f in modules]
     if kind == "runtime":
-        config |= {"runtime_archive": locked.runtime_archive.path, "runtime_source": locked.runtime_source.path}
-        inputs += [locked.runtime_archive, locked.runtime_source]
+        if ctx.file.runtime_archive:
+            config |= {"runtime_archive": ctx.file.runtime_archive.path, "runtime_origin": str(ctx.attr.runtime_archive.label)}
+            inputs.append(ctx.file.runtime_archive)
+        else:
+            config |= {"runtime_archive": locked.runtime_archive.path, "runtime_source": locked.runtime_source.path}
+            inputs += [locked.runtime_archive, locked.runtime_source]
     else:
         config |= {"runtime_record": runtime.runtime_record.path, "venv_files": runtime.venv_files.path}
         inputs += [runtime.runtime_record, runtime.venv_files]
@@ -492,6 +496,10 @@ runtime_layer_rule = rule(
     doc = "A python-build-standalone CPython, optionally with packages installed into it. Use the `runtime_layer` macro.",
     attrs = COMMON_ATTRS | {
         "python": attr.string(mandatory = True, doc = "CPython version: `3.Y` (the runtime table's release of it) or an exact `3.Y.Z`."),
+        "runtime_archive": attr.label(
+            allow_single_file = [".tar.gz"],
+            doc = "A python-build-standalone `install_only` archive to use instead of the table's, usually a `select()` over the `@rules_venvstacks//platforms:is_<name>` settings of `http_file`s declared in MODULE.bazel (for a release the table does not know). Its version is `python` when exact, else the one its file name says.",
+        ),
     },
     executable = True,
     toolchains = [TOOLCHAIN_TYPE],
