@@ -62,11 +62,12 @@ def _buildable_for(name, platforms):
     })
 
 def _layer(rule, kind, name, test_kwargs, kwargs):
-    """Declares the layer rule with its lock entry, and its test.
+    """Declares the layer rule with its lock entry, and its test (with `check_imports` and `skip_imports`).
 
     `platforms = []` disables the layer (as in venvstacks); a layer with `platforms` is incompatible with (skipped
     on) other target platforms, and so is every layer over it."""
     platforms = kwargs.pop("platforms", None)
+    test_kwargs = test_kwargs | {"imports": kwargs.pop("check_imports", []), "skip_imports": kwargs.pop("skip_imports", [])}
     disabled = platforms == []
     compatible = kwargs.pop("target_compatible_with", [])
     if platforms:
@@ -96,9 +97,12 @@ def runtime_layer(name, python, **kwargs):
 
     Args:
       name: target name; also the layer's directory name when deployed.
-      python: CPython version X.Y (see rules/private/pbs_runtimes.json for the archives known per platform).
-      **kwargs: requirements, platforms (`[]` disables the layer), versioned, linux_target, macosx_target,
-        archive_format, dynlib_exclude, and the common attributes (visibility, tags, ...). See runtime_layer_rule.
+      python: CPython version `3.Y` or an exact `3.Y.Z` (rules/private/pbs_runtimes.json lists the archives known
+        per platform; `runtime_archive` gives one it does not know).
+      **kwargs: requirements, platforms (`[]` disables the layer), versioned, runtime_archive, linux_target,
+        macosx_target, archive_format, dynlib_exclude, check_imports and skip_imports (for `<name>_test`: modules
+        to import besides, or instead of, the packages' top-level modules), and the common attributes (visibility,
+        tags, ...). See runtime_layer_rule.
     """
     _layer(_runtime_layer_rule, "runtime", name, {}, kwargs | {"python": python})
 
@@ -108,8 +112,8 @@ def framework_layer(name, **kwargs):
     Args:
       name: target name; deployed as `framework-<name>`.
       **kwargs: runtime or frameworks, requirements, platforms (`[]` disables the layer), versioned,
-        linux_target, macosx_target, archive_format, dynlib_exclude, and the common attributes. See
-        framework_layer_rule.
+        linux_target, macosx_target, archive_format, dynlib_exclude, check_imports, skip_imports, and the common
+        attributes. See framework_layer_rule.
     """
     _layer(_framework_layer_rule, "framework", name, {}, kwargs)
 
@@ -132,8 +136,8 @@ def application_layer(name, launch_module, check_args = [], **kwargs):
       launch_module: one .py file, or the files of a package directory, run with `python -m`.
       check_args: arguments for the launch module when `<name>_test` starts it.
       **kwargs: frameworks or runtime, requirements, support_modules, platforms (`[]` disables the layer),
-        versioned, linux_target, macosx_target, archive_format, dynlib_exclude, and the common attributes. See
-        application_layer_rule.
+        versioned, linux_target, macosx_target, archive_format, dynlib_exclude, check_imports, skip_imports, and
+        the common attributes. See application_layer_rule.
     """
     _check_source_file(name, "launch_module", launch_module)
     for module in kwargs.get("support_modules", []):

@@ -83,7 +83,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from stacktool import deploy as deploy_mod
 
     layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.deploy_dir))
-    failures = deploy_mod.check(layers, args.launch_arg)
+    failures = deploy_mod.check(layers, args.launch_arg, args.extra_import, args.skip_import)
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0
@@ -156,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--deploy-dir", required=True)
     p.add_argument("--metadata", action="append", required=True)
     p.add_argument("--launch-arg", action="append", default=[])
+    p.add_argument("--extra-import", action="append", default=[], help="a module to import besides the packages'")
+    p.add_argument("--skip-import", action="append", default=[], help="a module not to import")
 
     p = verb("check-lock", cmd_check_lock, "fail when a stack_lock's lock is stale (its test)")
     p.add_argument("--lock", required=True)

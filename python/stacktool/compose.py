@@ -30,7 +30,7 @@ from stacktool.contract import (
 )
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
-from stacktool.install import unpack_runtime
+from stacktool.install import strip_installer_tooling, unpack_runtime
 from stacktool.layout import Layout
 from stacktool.link import (
     BASE_PYTHON_LINK,
@@ -179,6 +179,7 @@ def _compose_runtime(
         raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source (or origin)")
     archive = Path(config.runtime_archive)
     unpack_runtime(archive, out, layout)
+    strip_installer_tooling(out, layout)
     composer.adopt(f"runtime archive of {config.env_name}")
     venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files, archive.name)
     return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)

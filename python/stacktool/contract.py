@@ -21,6 +21,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -168,6 +169,14 @@ class StackSpec:
     def load(cls, path: Path) -> StackSpec:
         """Reads the spec file and checks what Starlark cannot: unique deployed names, known lower layers."""
         stack = read_json(cls, path)
+        if stack.exclude_newer:
+            try:
+                datetime.fromisoformat(stack.exclude_newer)
+            except ValueError:
+                raise SpecError(
+                    f"{stack.lock}: exclude_newer {stack.exclude_newer!r} is not a date or an RFC 3339 time "
+                    "(e.g. '2025-06-30' or '2025-06-30T12:00:00Z')"
+                ) from None
         seen: dict[str, str] = {}
         keys = {layer.key for layer in stack.layers}
         for layer in stack.layers:

@@ -130,27 +130,45 @@ for name in sys.argv[1:]:
     try:
         importlib.import_module(name)
         results[name] = None
-    except BaseException:
-        results[name] = traceback.format_exc(limit=3)
+    except BaseException as error:
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        results[name] = {"missing": missing, "traceback": traceback.format_exc(limit=3)}
 print(json.dumps(results))
 """
 
 
-def check(layers: list[DeployedLayer], launch_args: list[str]) -> list[str]:
-    """Imports every package of every layer through the top layer's python and starts its launch module.
-
-    Returns the failures (empty when all is well).
-    """
-    top = layers[-1]
-    names = sorted({n for layer in layers for p in layer.record.packages for n in p.import_names})
-    failures = []
+def _import_failures(
+    top: DeployedLayer, names: list[str], provided: set[str]
+) -> tuple[list[str], list[str]]:
+    """Imports `names` through the top layer's python: (failures, notes). A module that fails only because a module
+    no layer of the stack provides is missing (an optional dependency that is not installed) is a note, not a
+    failure; one that fails for a module the stack provides is a broken stack."""
     result = subprocess.run([str(top.python), "-c", _IMPORT_CHECK, *names], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        return [f"{top.python} could not run the import check:\n{result.stderr}"]
+        return [f"{top.python} could not run the import check:\n{result.stderr}"], []
+    failures, notes = [], []
     for name, error in json.loads(result.stdout.splitlines()[-1]).items():
-        print(f"import {name}: {'ok' if error is None else 'FAILED'}")
-        if error is not None:
-            failures.append(f"import {name} in {top.metadata['env_name']}:\n{error}")
+        missing = (error or {}).get("missing")
+        optional = missing is not None and missing.split(".")[0] not in provided | {name.split(".")[0]}
+        print(f"import {name}: {'ok' if error is None else 'skipped' if optional else 'FAILED'}")
+        if optional:
+            notes.append(f"{name} needs {missing}, which no layer installs (an optional dependency): not checked")
+        elif error is not None:
+            failures.append(f"import {name} in {top.metadata['install_target']}:\n{error['traceback']}")
+    return failures, notes
+
+
+def check(
+    layers: list[DeployedLayer], launch_args: list[str], extra_imports: list[str] = (), skip_imports: list[str] = ()
+) -> list[str]:
+    """Imports the modules every package of the stack declares (plus `extra_imports`, minus `skip_imports`) through
+    the top layer's python and starts its launch module. Returns the failures (empty when all is well)."""
+    top = layers[-1]
+    provided = {n for layer in layers for p in layer.record.packages for n in p.import_names}
+    names = sorted((provided | set(extra_imports)) - set(skip_imports))
+    failures, notes = _import_failures(top, names, provided)
+    for note in notes:
+        print(f"note: {note}")
     launch = top.metadata["launch_module"]
     if launch:
         run = subprocess.run([str(top.python), "-m", launch, *launch_args], capture_output=True, text=True, check=False)

@@ -7,15 +7,18 @@ layer, stack and configuration that installs that wheel for that layout.
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
+import shutil
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
-from installer.records import RecordEntry
+from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
 from installer.scripts import Script
 from installer.sources import WheelFile
 from installer.utils import Scheme
@@ -60,6 +63,39 @@ class RelocatableDestination(SchemeDictionaryDestination):
         return super().write_file(scheme, path, stream, is_executable)
 
 
+class TolerantWheelFile(WheelFile):
+    """A wheel whose RECORD may have malformed rows (MLX 0.29's Linux wheels list a hash without its `sha256=`).
+
+    uv, pip and venvstacks install such wheels; so does this, warning: a malformed hash or size is dropped (that
+    file's hash is then not checked: the wheel file itself was verified by its sha256 from the lock), and a row
+    that cannot be parsed at all is left out (its file is still installed, like any file RECORD does not list).
+    What is unsafe (a path outside the layer) is still refused by installer's destination.
+    """
+
+    def read_dist_info(self, filename: str) -> str:
+        text = super().read_dist_info(filename)
+        if filename != "RECORD":
+            return text
+        rows = io.StringIO()
+        writer = csv.writer(rows, lineterminator="\n")
+        for line in text.splitlines():
+            try:
+                ((path, digest, size),) = parse_record_file([line])
+            except InvalidRecordEntry:
+                self._warn(f"RECORD row {line!r} cannot be parsed; left out")
+                continue
+            try:
+                RecordEntry.from_elements(path, digest, size)
+            except InvalidRecordEntry as error:
+                self._warn(f"RECORD entry for {path} is malformed ({'; '.join(error.issues)}); its hash is not checked")
+                digest, size = "", ""
+            writer.writerow((path, digest, size))
+        return rows.getvalue()
+
+    def _warn(self, message: str) -> None:
+        print(f"warning: {Path(self._zipfile.filename or '').name}: {message}", file=sys.stderr)
+
+
 def install_wheel(wheel: Path, out: Path, layout: Layout, arch: str) -> None:
     """Installs `wheel` into the empty directory `out` with the layer layout `layout`."""
     distribution = re.sub(r"[-_.]+", "_", wheel.name.split("-", 1)[0])
@@ -76,7 +112,7 @@ def install_wheel(wheel: Path, out: Path, layout: Layout, arch: str) -> None:
         script_kind=WINDOWS_LAUNCHER_KIND[arch] if layout.windows else "posix",  # type: ignore[arg-type]
     )
     try:
-        with WheelFile.open(wheel) as source:
+        with TolerantWheelFile.open(wheel) as source:
             install(source, destination, additional_metadata={"INSTALLER": b"rules_venvstacks\n"})
     except Exception as error:  # installer raises plain exceptions for broken wheels
         raise InstallError(f"cannot install {wheel.name}: {error}") from error
@@ -94,3 +130,30 @@ def unpack_runtime(archive: Path, out: Path, layout: Layout) -> None:
             f"{archive.name} is not a CPython {layout.python} install_only archive for this platform: "
             f"{layout.runtime_python} is missing (found {', '.join(found) or 'no interpreter'})"
         )
+
+
+# What venvstacks removes from a published runtime: the installer tooling (layers are installed at build time, and a
+# deployed stack must not be changed underneath its lock) and every script but the interpreter's own.
+INSTALLER_TOOLING = ("pip", "setuptools", "wheel")
+
+
+def strip_installer_tooling(out: Path, layout: Layout) -> None:
+    """Removes pip, setuptools and wheel (by their RECORD) and the scripts not named python* from the runtime in
+    `out`."""
+    site = out / layout.site_packages
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        distribution = record.parent.name.split("-")[0].lower()
+        if distribution not in INSTALLER_TOOLING:
+            continue
+        for path, _, _ in parse_record_file(record.read_text(encoding="utf-8").splitlines()):
+            target = Path(os.path.normpath(site / path))
+            if target.is_relative_to(out) and (target.is_file() or target.is_symlink()):
+                target.unlink()
+        shutil.rmtree(record.parent)
+    scripts = out / layout.scripts
+    for entry in sorted(scripts.iterdir()) if scripts.is_dir() else []:
+        if not entry.name.lower().startswith("python"):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    for directory, _, _ in sorted(os.walk(site), reverse=True):  # what the RECORDs emptied
+        if Path(directory) != site and not any(Path(directory).iterdir()):
+            Path(directory).rmdir()

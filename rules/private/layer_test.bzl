@@ -7,7 +7,11 @@ def _layer_test_impl(ctx):
     layer = ctx.attr.layer[LayerInfo]
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     metadata = " ".join(['--metadata "$runfiles/{}"'.format(runfiles_path(ctx, m)) for m in layer.deploy_metadata])
-    launch_args = " ".join(["--launch-arg={}".format(repr(a)) for a in ctx.attr.launch_args])
+    launch_args = " ".join(
+        ["--launch-arg={}".format(repr(a)) for a in ctx.attr.launch_args] +
+        ["--extra-import={}".format(repr(m)) for m in ctx.attr.imports] +
+        ["--skip-import={}".format(repr(m)) for m in ctx.attr.skip_imports],
+    )
     ctx.actions.write(script, "\n".join([
         "#!/usr/bin/env bash",
         "# bazel test {}: deploy {} and its lower layers, import every package, start the launch module.".format(ctx.label, layer.env_name),
@@ -24,9 +28,11 @@ def _layer_test_impl(ctx):
 
 layer_test = rule(
     implementation = _layer_test_impl,
-    doc = "Deploys the layer with its lower layers (to a path with a space and `ü`), imports every package of the stack through the layer's python and, for an application, runs its launch module.",
+    doc = "Deploys the layer with its lower layers (to a path with a space and `ü`), imports every package of the stack through the layer's python (the top-level modules each package declares; one that fails only for an optional dependency no layer installs is noted, not failed) and, for an application, runs its launch module.",
     attrs = {
+        "imports": attr.string_list(doc = "Modules to import besides the packages' top-level modules, e.g. `numpy.linalg`."),
         "launch_args": attr.string_list(doc = "Arguments for the launch module's check run."),
+        "skip_imports": attr.string_list(doc = "Top-level modules not to import (e.g. one that needs a display)."),
         "layer": attr.label(mandatory = True, providers = [LayerInfo], doc = "The layer to check."),
     },
     test = True,
