@@ -21,8 +21,10 @@ def cmd_lock(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     previous = lock.read_previous_index(out_dir / args.index_name)
     resolver = lock.Resolver(Path(args.uv), Path(sys.executable), tuple(args.uv_args), stack.exclude_newer)
-    files = lock.lock_stack(stack, resolver, previous)
+    files = lock.lock_stack(stack, resolver, previous, progress=lambda line: print(line, file=sys.stderr, flush=True))
     lock.write_lock_files(out_dir, args.index_name, files, previous)
+    for line in lock.changes(previous, json.loads(files["index"])):
+        print(f"  {line}")
     print(f"locked {len(stack.layers)} layers into {out_dir}")
     return 0
 

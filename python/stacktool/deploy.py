@@ -137,9 +137,7 @@ print(json.dumps(results))
 """
 
 
-def _import_failures(
-    top: DeployedLayer, names: list[str], provided: set[str]
-) -> tuple[list[str], list[str]]:
+def _import_failures(top: DeployedLayer, names: list[str], provided: set[str]) -> tuple[list[str], list[str]]:
     """Imports `names` through the top layer's python: (failures, notes). A module that fails only because a module
     no layer of the stack provides is missing (an optional dependency that is not installed) is a note, not a
     failure; one that fails for a module the stack provides is a broken stack."""

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -173,9 +174,14 @@ def _lower_pins(layer: LayerSpec, platform: Platform, provided: dict[str, Any]) 
 
 
 def lock_stack(
-    stack: StackSpec, resolver: Resolver, previous_index: dict[str, Any], now: datetime | None = None
+    stack: StackSpec,
+    resolver: Resolver,
+    previous_index: dict[str, Any],
+    now: datetime | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, str]:
-    """Locks every layer; returns file name -> content for the lock files and the index."""
+    """Locks every layer; returns file name -> content for the lock files and the index. `progress` hears what is
+    being resolved (uv runs quietly)."""
     # Per layer and platform: canonical name -> (version, env name of the layer that installs it).
     provided: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
     files: dict[str, str] = {}
@@ -187,12 +193,13 @@ def lock_stack(
     }
     previous_layers = previous_index.get("layers", {}) if previous_index.get("version") == index_version() else {}
     locked_at = lock_time(stack.exclude_newer, now)
-    for layer in stack.layers:
+    for number, layer in enumerate(stack.layers, 1):
         platforms = layer.target_platforms()
         target = layer.target()
         provided[layer.key] = {}
         chosen: dict[str, list[tuple[str, str, WheelFile]]] = {}
         for platform in platforms:
+            progress(f"[{number}/{len(stack.layers)}] resolving {layer.label} for {platform.name}")
             pins = _lower_pins(layer, platform, provided)
             _check_lower_pins(layer, platform, pins)
             constraints = sorted(f"{name}=={version}" for name, (version, _) in pins.items())
@@ -224,6 +231,30 @@ def lock_stack(
         index["layers"][layer.key] = _layer_entry(layer, files[layer.pylock], lock, lower_targets, previous, locked_at)
     jsonschema.validate(index, index_schema())
     return files | {"index": json.dumps(index, indent=1, sort_keys=True) + "\n"}
+
+
+def _versions(entry: dict[str, Any]) -> dict[str, str]:
+    """name -> version(s) a layer's index entry installs, across its platforms."""
+    found: dict[str, set[str]] = {}
+    for wheels in entry.get("wheels", {}).values():
+        for wheel in wheels:
+            found.setdefault(wheel["name"], set()).add(wheel["version"])
+    return {name: "/".join(sorted(versions)) for name, versions in found.items()}
+
+
+def changes(previous_index: dict[str, Any], index: dict[str, Any]) -> list[str]:
+    """One line per layer: what it installs, and what changed against the previous lock."""
+    lines = []
+    for key, entry in index["layers"].items():
+        before = _versions(previous_index.get("layers", {}).get(key, {}))
+        after = _versions(entry)
+        added = [f"+{n} {v}" for n, v in sorted(after.items()) if n not in before]
+        removed = [f"-{n}" for n in sorted(before) if n not in after]
+        moved = [f"{n} {before[n]} -> {v}" for n, v in sorted(after.items()) if n in before and before[n] != v]
+        summary = ", ".join(added + removed + moved) or "unchanged"
+        count = f"{len(after)} package{'' if len(after) == 1 else 's'}"
+        lines.append(f"{entry['install_target']}: {count}; {summary}")
+    return lines
 
 
 def write_lock_files(out_dir: Path, index_name: str, files: dict[str, str], previous_index: dict[str, Any]) -> None:
