@@ -136,15 +136,22 @@ def lock_time(exclude_newer: str, now: datetime | None = None) -> str:
 def _layer_entry(
     layer: LayerSpec, pylock_text: str, lock: LayerLock, lower_targets: list[str], previous: dict[str, Any], now: str
 ) -> dict[str, Any]:
-    """The index entry of a layer; its lock version and time stay as they were unless its version inputs moved."""
+    """The index entry of a layer. Its lock version moves when its version inputs do (its spec, what it installs, the
+    install targets of the layers below it), and only for a versioned layer; `locked_at` moves when its lock does."""
     wheels = {platform: _wheel_entries(chosen) for platform, chosen in sorted(lock.chosen.items())}
     requirements_hash = _hash({p: [(w["name"], w["version"], w["sha256"]) for w in ws] for p, ws in wheels.items()})
     version_inputs_hash = _hash([layer.inputs, requirements_hash, lower_targets])
     if previous.get("version_inputs_hash") == version_inputs_hash:
-        lock_version, locked_at = previous["lock_version"], previous["locked_at"]
+        lock_version = previous["lock_version"]
     else:
         lock_version = previous["lock_version"] + 1 if layer.versioned and "lock_version" in previous else 1
-        locked_at = now
+    # The layer's lock changed: what it asks for or installs, or (versioned) the version it deploys as.
+    changed = (previous.get("inputs"), previous.get("requirements_hash"), previous.get("lock_version")) != (
+        layer.inputs,
+        requirements_hash,
+        lock_version,
+    )
+    locked_at = now if changed else previous["locked_at"]
     return {
         "inputs": layer.inputs,
         "install_target": f"{layer.env_name}@{lock_version}" if layer.versioned else layer.env_name,
