@@ -17,6 +17,7 @@ the target platform, and is skipped as incompatible otherwise).
 
 load("@bazel_skylib//lib:selects.bzl", "selects")
 load("@venvstacks_hub//:layers.bzl", "LOCKED_LAYERS", "LOCK_SETTINGS")
+load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
 load(
     "//rules/private:layer.bzl",
     "ENV_NAME_PREFIX",
@@ -51,6 +52,9 @@ def _lock_attrs(name, kind):
 
 def _buildable_for(name, platforms):
     """`target_compatible_with` of a layer built only for `platforms` (any of them; or while it is being locked)."""
+    for platform in platforms:
+        if platform not in TARGET_PLATFORMS:
+            fail("//{}:{}: unknown platform {}; supported: {}".format(native.package_name(), name, repr(platform), ", ".join(sorted(TARGET_PLATFORMS))))
     selects.config_setting_group(
         name = name + "_platforms",
         match_any = [Label("//platforms:is_" + p) for p in platforms] + [Label("//platforms:is_locking")],
@@ -158,6 +162,14 @@ def stack_lock(name, layers, exclude_newer = "", **kwargs):
         `--exclude-newer`; recorded in the index, so every relock uses it.
       **kwargs: the common attributes (visibility, tags, ...).
     """
+    others = [r["name"] for r in native.existing_rules().values() if r["kind"] == "stack_lock"]
+    if others:
+        fail("//{}:{}: //{}:{} already locks into this package (its venvstacks_lock.json); one stack_lock per package: list these layers there, or put this one in another package".format(
+            native.package_name(),
+            name,
+            native.package_name(),
+            others[0],
+        ))
     _stack_lock(name = name, layers = layers, exclude_newer = exclude_newer, **kwargs)
     recorded = LOCK_SETTINGS.get("//{}:{}".format(native.package_name(), name))
     _stack_lock_test(

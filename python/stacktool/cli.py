@@ -109,7 +109,7 @@ def cmd_check_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_fail(args: argparse.Namespace) -> int:
-    print(f"error: {args.message}", file=sys.stderr)
+    print(f"error: {Path(args.message_file).read_text(encoding='utf-8').strip()}", file=sys.stderr)
     return 1
 
 
@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pylock", nargs=2, action="append", default=[], metavar=("PATH", "SHA256"))
 
     p = verb("fail", cmd_fail, "print an error and fail (deferred analysis errors)")
-    p.add_argument("--message", required=True)
+    p.add_argument("--message-file", required=True)
     return parser
 
 

@@ -175,7 +175,8 @@ class StackSpec:
             except ValueError:
                 raise SpecError(
                     f"{stack.lock}: exclude_newer {stack.exclude_newer!r} is not a date or an RFC 3339 time "
-                    "(e.g. '2025-06-30' or '2025-06-30T12:00:00Z')"
+                    "(e.g. '2025-06-30' or '2025-06-30T12:00:00Z'; a date means midnight UTC); durations such as "
+                    "'1 week' are refused, since a lock must not depend on when it is taken"
                 ) from None
         seen: dict[str, str] = {}
         keys = {layer.key for layer in stack.layers}

@@ -62,14 +62,16 @@ class Resolver:
                 "--output-file", output.name, "--python-platform", platform.uv_python_platform(target),
                 "--python-version", layer.python, "--python", str(self.python), "--no-build", "--no-header",
                 "--quiet", "--no-config", "--no-python-downloads",
-                *(["--exclude-newer", self.exclude_newer] if self.exclude_newer else []), *self.extra_args,
+                *(["--exclude-newer", _iso(utc_time(self.exclude_newer))] if self.exclude_newer else []),
+                *self.extra_args,
             ]  # fmt: skip
             env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET=target.macos_version, UV_PYTHON_DOWNLOADS="never")
             result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
             if result.returncode != 0:
+                uv_says = "".join(f"    | {line}\n" for line in result.stderr.strip().splitlines())
                 raise LockError(
                     f"{layer.label} ({platform.name}): uv could not resolve the layer's requirements:\n"
-                    f"{result.stderr.strip()}\n"
+                    f"{uv_says}"
                     f"Fix the `requirements` of {layer.label} (or narrow its `platforms`), then lock again."
                 )
             return read_uv_lock(output, platform, layer.python)
@@ -124,13 +126,20 @@ def _wheel_entries(chosen: list[tuple[str, str, WheelFile]]) -> list[dict[str, A
     ]
 
 
+def utc_time(value: str) -> datetime:
+    """A date (midnight UTC) or an RFC 3339 time, as an aware UTC datetime."""
+    moment = datetime.fromisoformat(value)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def lock_time(exclude_newer: str, now: datetime | None = None) -> str:
     """When a lock is taken: now, but never later than `exclude_newer` (the lock reflects the index as of then)."""
     moment = now or datetime.now(UTC)
-    if exclude_newer:
-        limit = datetime.fromisoformat(exclude_newer)
-        moment = min(moment, limit if limit.tzinfo else limit.replace(tzinfo=UTC))
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return _iso(min(moment, utc_time(exclude_newer)) if exclude_newer else moment)
 
 
 def _layer_entry(
@@ -236,7 +245,11 @@ def lock_stack(
         lower_targets = [index["layers"][key]["install_target"] for key in layer.lower]
         previous = previous_layers.get(layer.key, {})
         index["layers"][layer.key] = _layer_entry(layer, files[layer.pylock], lock, lower_targets, previous, locked_at)
-    jsonschema.validate(index, index_schema())
+    try:
+        jsonschema.validate(index, index_schema())
+    except jsonschema.ValidationError as error:  # what Bazel handed over did not fit: report, don't trace back
+        where = "/".join(map(str, error.absolute_path)) or "(top)"
+        raise LockError(f"the lock index of {stack.lock} does not fit its schema at {where}: {error.message}") from None
     return files | {"index": json.dumps(index, indent=1, sort_keys=True) + "\n"}
 
 
@@ -265,7 +278,15 @@ def changes(previous_index: dict[str, Any], index: dict[str, Any]) -> list[str]:
 
 
 def write_lock_files(out_dir: Path, index_name: str, files: dict[str, str], previous_index: dict[str, Any]) -> None:
-    """Replaces only files whose content changed, then removes lock files of layers no longer locked."""
+    """Replaces only files whose content changed, then removes lock files of layers no longer locked. Refuses an
+    index that another lock target wrote (its lock files would be lost)."""
+    new_lock = json.loads(files["index"])["lock"]
+    old_lock = previous_index.get("lock", new_lock)
+    if old_lock != new_lock:
+        raise LockError(
+            f"{out_dir / index_name} is written by {old_lock}, not {new_lock}: one stack_lock per package (list "
+            f"these layers in {old_lock}, or move this stack_lock to another package)"
+        )
     contents = {index_name if name == "index" else name: text for name, text in files.items()}
     for name, text in sorted(contents.items()):
         path = out_dir / name

@@ -14,6 +14,7 @@ it fails with one message naming the lock target to run.
 load("@venvstacks_hub//:layers.bzl", "INDEX_PROBLEMS", "LAYER_PROBLEMS")
 load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
 load("//rules:providers.bzl", "LayerInfo", "LockedLayerInfo", "TargetPlatformInfo")
+load(":labels.bzl", "label_text")
 load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "run_stacktool", "runfiles_path", "stacktool", "stacktool_command")
 
 ENV_NAME_PREFIX = {"application": "app-", "framework": "framework-", "runtime": ""}
@@ -53,7 +54,7 @@ def _c3(ctx, direct):
     that clash.
     """
     sequences = [("//{} (over {})".format(f.key, ", ".join(["//" + g.key for g in f.frameworks]) or "its runtime"), [f] + f.frameworks) for f in direct]
-    sequences.append(("`frameworks` of {}".format(ctx.label), direct))
+    sequences.append(("`frameworks` of {}".format(label_text(ctx.label)), direct))
     remaining = [seq for _, seq in sequences]
     order = []
     for _ in range(len([layer for seq in remaining for layer in seq])):
@@ -63,7 +64,7 @@ def _c3(ctx, direct):
         tails = {layer.key: True for seq in remaining for layer in seq[1:]}
         heads = [seq[0] for seq in remaining if seq[0].key not in tails]
         if not heads:
-            fail("{}: its frameworks cannot be put in one order (C3): {}; reorder `frameworks` so they agree".format(ctx.label, _order_clash(sequences)))
+            fail("{}: its frameworks cannot be put in one order (C3): {}; reorder `frameworks` so they agree".format(label_text(ctx.label), _order_clash(sequences)))
         order.append(heads[0])
         remaining = [seq[1:] if seq[0].key == heads[0].key else seq for seq in remaining]
     return order
@@ -75,21 +76,21 @@ def _stack_base(ctx, kind):
     frameworks = [f[LayerInfo] for f in ctx.attr.frameworks]
     for dep, info in zip(ctx.attr.frameworks + ([ctx.attr.runtime] if ctx.attr.runtime else []), frameworks + ([ctx.attr.runtime[LayerInfo]] if ctx.attr.runtime else [])):
         if info.disabled:
-            fail("{}: it sits on {}, which is disabled (`platforms = []`); give that layer platforms, or disable this one too".format(ctx.label, dep.label))
+            fail("{}: it sits on {}, which is disabled (`platforms = []`); give that layer platforms, or disable this one too".format(label_text(ctx.label), label_text(dep.label)))
     for dep, info in zip(ctx.attr.frameworks, frameworks):
         if info.kind != "framework":
-            fail("{}: {} in `frameworks` is a {} layer; list framework layers there (a runtime goes in `runtime`)".format(ctx.label, dep.label, info.kind))
+            fail("{}: {} in `frameworks` is a {} layer; list framework layers there (a runtime goes in `runtime`)".format(label_text(ctx.label), label_text(dep.label), info.kind))
     if bool(ctx.attr.runtime) == bool(frameworks):
-        fail("{}: set exactly one of `runtime` (a runtime layer) or `frameworks` (framework layers)".format(ctx.label))
+        fail("{}: set exactly one of `runtime` (a runtime layer) or `frameworks` (framework layers)".format(label_text(ctx.label)))
     if ctx.attr.runtime:
         runtime = ctx.attr.runtime[LayerInfo]
         if runtime.kind != "runtime":
-            fail("{}: `runtime` must be a runtime_layer, {} is a {} layer".format(ctx.label, ctx.attr.runtime.label, runtime.kind))
+            fail("{}: `runtime` must be a runtime_layer, {} is a {} layer".format(label_text(ctx.label), label_text(ctx.attr.runtime.label), runtime.kind))
         return runtime, []
     runtimes = {f.runtime.key: f for f in frameworks}
     if len(runtimes) > 1:
         fail("{}: its frameworks sit on different runtimes ({}); all layers of one stack must share one runtime layer".format(
-            ctx.label,
+            label_text(ctx.label),
             ", ".join(["//{} on //{}".format(f.key, r) for r, f in runtimes.items()]),
         ))
     return frameworks[0].runtime, _c3(ctx, frameworks)
@@ -103,7 +104,7 @@ def _platforms(ctx, lower):
     extra = [p for p in ctx.attr.platforms if p not in inherited]
     if extra:
         fail("{}: `platforms` may only narrow what its lower layers are built for ({}); {} is not among them".format(
-            ctx.label,
+            label_text(ctx.label),
             ", ".join(inherited),
             ", ".join(extra),
         ))
@@ -114,7 +115,7 @@ def _version(ctx, attribute, text, pattern_doc):
     parts = text.removeprefix("glibc@").split(".") if attribute == "linux_target" else text.split(".")
     valid = (len(parts) == 2 or (len(parts) == 1 and attribute == "macosx_target")) and all([p.isdigit() for p in parts])
     if not valid or (attribute == "linux_target" and not text.startswith("glibc@")):
-        fail("{}: {} {} is not of the form {}".format(ctx.label, attribute, repr(text), pattern_doc))
+        fail("{}: {} {} is not of the form {}".format(label_text(ctx.label), attribute, repr(text), pattern_doc))
     return (int(parts[0]), int(parts[1]) if len(parts) == 2 else 0)
 
 def _target(ctx, attribute, default, lower, pattern_doc):
@@ -132,14 +133,14 @@ def _python(ctx, kind, runtime):
         return runtime.spec["python"], ""
     parts = ctx.attr.python.split(".")
     if len(parts) not in (2, 3) or not all([p.isdigit() for p in parts]) or parts[0] != "3":
-        fail("{}: python = {} is not a CPython version 3.Y or 3.Y.Z (e.g. \"3.11\" or \"3.11.13\")".format(ctx.label, repr(ctx.attr.python)))
+        fail("{}: python = {} is not a CPython version 3.Y or 3.Y.Z (e.g. \"3.11\" or \"3.11.13\")".format(label_text(ctx.label), repr(ctx.attr.python)))
     return ".".join(parts[:2]), (ctx.attr.python if len(parts) == 3 else "")
 
 def _spec(ctx, kind, runtime, frameworks):
     """The LayerSpec (python/stacktool/contract.py): what the lock verb resolves for this layer."""
     for p in ctx.attr.platforms:
         if p not in TARGET_PLATFORMS:
-            fail("{}: unknown platform {}; supported: {}".format(ctx.label, repr(p), ", ".join(sorted(TARGET_PLATFORMS))))
+            fail("{}: unknown platform {}; supported: {}".format(label_text(ctx.label), repr(p), ", ".join(sorted(TARGET_PLATFORMS))))
     lower = frameworks + ([runtime] if runtime else [])
     python, python_version = _python(ctx, kind, runtime)
     return {
@@ -184,9 +185,15 @@ def _lock_problem(ctx, spec, locked):
     return None
 
 def _fail_action(ctx, outputs, message):
+    """An action that fails with `message` when any of `outputs` is built (deferred analysis problems).
+
+    The message goes in a file, so that Bazel's echo of the failed command line does not repeat it.
+    """
+    problem = ctx.actions.declare_file(ctx.label.name + ".layer/problem.txt")
+    ctx.actions.write(problem, message + "\n")
     args = ctx.actions.args()
-    args.add("--message", message)
-    run_stacktool(ctx, "fail", args, [], outputs, "VenvstacksLockCheck", "Checking the lock of %{label}")
+    args.add("--message-file", problem)
+    run_stacktool(ctx, "fail", args, [problem], outputs, "VenvstacksLockCheck", "Checking the lock of %{label}")
 
 def _is_identifier(name):
     return bool(name) and not name[0].isdigit() and all([c.isalnum() or c == "_" for c in name.elems()])
@@ -198,13 +205,13 @@ def _modules(ctx, target, attribute):
     """
     files = [f for f in target.files.to_list() if "__pycache__" not in f.short_path.split("/") and not f.basename.endswith((".pyc", ".pyo"))]
     if not files:
-        fail("{}: `{}` {} has no files".format(ctx.label, attribute, target.label))
+        fail("{}: `{}` {} has no files; point it at a .py file or at the files of a package directory".format(label_text(ctx.label), attribute, label_text(target.label)))
     if len(files) == 1 and files[0].basename != "__init__.py":
         if files[0].extension != "py":
-            fail("{}: `{}` {} is not a .py file or the files of a package directory".format(ctx.label, attribute, files[0].short_path))
+            fail("{}: `{}` {} is not a .py file or the files of a package directory; point it at the module's .py file (or a filegroup of its package directory)".format(label_text(ctx.label), attribute, files[0].short_path))
         name = files[0].basename[:-len(".py")]
         if not _is_identifier(name):
-            fail("{}: `{}` {} cannot be imported: {} is not a Python module name".format(ctx.label, attribute, files[0].short_path, repr(name)))
+            fail("{}: `{}` {} cannot be imported: {} is not a Python module name; rename the file (letters, digits and _)".format(label_text(ctx.label), attribute, files[0].short_path, repr(name)))
         return [(files[0].basename, files[0])], name
 
     # A package directory: the deepest directory holding all the files.
@@ -219,7 +226,7 @@ def _modules(ctx, target, attribute):
         directory = directory[:common]
     name = directory[-1] if directory else ""
     if not _is_identifier(name) or not [f for f in files if f.short_path == "/".join(directory + ["__init__.py"])]:
-        fail("{}: `{}` {} must be one .py file or the files of one package directory (with its __init__.py)".format(ctx.label, attribute, target.label))
+        fail("{}: `{}` {} must be one .py file or the files of one package directory (with its __init__.py); add the __init__.py or list one module".format(label_text(ctx.label), attribute, label_text(target.label)))
     return [(name + "/" + f.short_path[len("/".join(directory)) + 1:], f) for f in files], name
 
 def _app_modules(ctx, kind):
@@ -232,7 +239,7 @@ def _app_modules(ctx, kind):
     for target in ctx.attr.support_modules:
         files, name = _modules(ctx, target, "support_modules")
         if name in names:
-            fail("{}: support module {} ({}) has the name of {}; rename one of them".format(ctx.label, repr(name), target.label, names[name]))
+            fail("{}: support module {} ({}) has the name of {}; rename one of them".format(label_text(ctx.label), repr(name), label_text(target.label), names[name]))
         names[name] = "another support module"
         entries += files
         support.append(name)
@@ -323,7 +330,7 @@ def _run_script(ctx, layer_info):
     metadata = " ".join(['--metadata "$runfiles/{}"'.format(runfiles_path(ctx, m)) for m in layer_info.deploy_metadata])
     ctx.actions.write(script, "\n".join([
         "#!/usr/bin/env bash",
-        "# bazel run {}: deploys the stack's archives (incrementally) and runs the layer.".format(ctx.label),
+        "# bazel run {}: deploys the stack's archives (incrementally) and runs the layer.".format(label_text(ctx.label)),
         "set -euo pipefail",
         RUNFILES_PRELUDE,
         'exec {} run --label {} {} -- "$@"'.format(stacktool_command(ctx), repr(str(ctx.label)), metadata),
@@ -334,7 +341,7 @@ def _run_script(ctx, layer_info):
 def _disabled_layer(ctx, kind):
     """A layer with `platforms = []`: never locked or built; a layer over it is an error naming it."""
     script = ctx.actions.declare_file(ctx.label.name)
-    ctx.actions.write(script, "#!/bin/sh\necho '{} is disabled (platforms = [])' >&2\nexit 1\n".format(ctx.label), is_executable = True)
+    ctx.actions.write(script, "#!/bin/sh\necho '{} is disabled (platforms = [])' >&2\nexit 1\n".format(label_text(ctx.label)), is_executable = True)
     info = LayerInfo(
         key = layer_key(ctx.label.package, ctx.label.name),
         kind = kind,

@@ -42,7 +42,7 @@ def _fetch(rctx, archive):
         version = local.basename[len("cpython-"):].split("-")[0].split("+")[0]
         return {"file": local.basename, "origin": "local", "python_version": version, "sha256": result.sha256}, None
     if not rctx.attr.sha256:
-        return None, "no python-build-standalone archive of CPython {} is known for {} (the table knows {}); put one in the directory named by {}, or use a runtime the table knows".format(
+        return None, "no python-build-standalone archive of CPython {} is known for {} (the table knows {}): give the runtime layer a `runtime_archive`, put one in the directory named by {}, or use a version the table knows".format(
             rctx.attr.version or rctx.attr.python,
             rctx.attr.platform,
             ", ".join(rctx.attr.known_pythons),
@@ -67,10 +67,10 @@ def _runtime_repo_impl(rctx):
     archive = "runtime.tar.gz"
     source, problem = _fetch(rctx, archive)
     if problem:
+        # One failing target; the others are aliases of it, so a build reports the problem once.
         rctx.file("BUILD.bazel", render.build_file({"@rules_venvstacks//rules/private:unavailable.bzl": ["unavailable"]}, [
-            render.target("unavailable", name, message = problem)
-            for name in ("runtime.tar.gz", "runtime.json", "interpreter", "files")
-        ]))
+            render.target("unavailable", "runtime.tar.gz", message = problem),
+        ] + [render.target("alias", name, actual = ":runtime.tar.gz") for name in ("runtime.json", "interpreter", "files")]))
         return
 
     # A RuntimeSource (python/stacktool/contract.py).

@@ -4,6 +4,9 @@ load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
 load("//rules:providers.bzl", "LayerInfo")
 
 def _platforms_transition_impl(_settings, attr):
+    for platform in attr.platforms:
+        if platform not in TARGET_PLATFORMS:
+            fail("stack_bundle {}: unknown platform {}; supported: {}".format(repr(attr.name), repr(platform), ", ".join(sorted(TARGET_PLATFORMS))))
     return {
         platform: {"//command_line_option:platforms": str(Label("//platforms:" + platform))}
         for platform in attr.platforms
@@ -16,9 +19,6 @@ _platforms_transition = transition(
 )
 
 def _stack_bundle_impl(ctx):
-    for platform in ctx.attr.platforms:
-        if platform not in TARGET_PLATFORMS:
-            fail("{}: unknown platform {}; supported: {}".format(ctx.label, repr(platform), ", ".join(sorted(TARGET_PLATFORMS))))
     outputs = []
     groups = {}
     manifest = {}

@@ -3,10 +3,13 @@ analysis, and with it every lock target, still works whatever an index or a down
 
 def _unavailable_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".unavailable")
+    message = ctx.actions.declare_file(ctx.label.name + ".problem.txt")
+    ctx.actions.write(message, "error: " + ctx.attr.message + "\n")
     ctx.actions.run_shell(
         outputs = [out],
-        command = 'echo "error: $1" >&2; exit 1',
-        arguments = [ctx.attr.message],
+        inputs = [message],
+        command = 'cat "$1" >&2; exit 1',
+        arguments = [message.path],
         mnemonic = "VenvstacksUnavailable",
         progress_message = "Checking %{label}",
     )

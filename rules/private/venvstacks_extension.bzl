@@ -52,7 +52,7 @@ def _read_index(mctx, tag, version):
         return None, None  # not locked yet: its layers fail to build with a message saying to run the lock target
     index = json.decode(mctx.read(path), default = None)
     if type(index) != "dict" or type(index.get("layers")) != "dict":
-        return None, "{} is not a lock index (not JSON, or no `layers`): run its stack_lock target again".format(name)
+        return None, "{} is not a lock index (not JSON, or no `layers`): `bazel run` the stack_lock target of //{} again".format(name, tag.path.package)
     if index.get("version") != version:
         return None, "{} has index version {}, this rules_venvstacks reads version {}: run `bazel run {}`".format(
             name,
@@ -62,9 +62,21 @@ def _read_index(mctx, tag, version):
         )
     return index, None
 
+def _entry_problem(entry, schema):
+    """What a layer entry of an index lacks that the extension reads (the schema's required fields), or None."""
+    layer = schema["$defs"]["layer"]
+    missing = [field for field in layer["required"] if field not in entry]
+    if not missing and type(entry["wheels"]) == "dict":
+        wheel_fields = layer["properties"]["wheels"]["additionalProperties"]["items"]["required"]
+        missing = [f for ws in entry["wheels"].values() for w in ws for f in wheel_fields if f not in w][:1]
+    if not missing and type(entry["inputs"]) == "dict":
+        missing = ["inputs." + f for f in ("kind", "python") if f not in entry["inputs"]]
+    return ", ".join(missing) if missing else None
+
 def _read_indexes(mctx):
     """(key -> struct(entry, lock, path) for every usable layer entry, [problem], {key: problem}, {lock: settings})."""
-    version = json.decode(mctx.read(Label("//python:stacktool/schemas/lock-index.schema.json")))["properties"]["version"]["const"]
+    schema = json.decode(mctx.read(Label("//python:stacktool/schemas/lock-index.schema.json")))
+    version = schema["properties"]["version"]["const"]
     layers, index_problems, layer_problems, settings = {}, [], {}, {}
     for mod in mctx.modules:
         for tag in mod.tags.lock_file:
@@ -76,6 +88,10 @@ def _read_indexes(mctx):
             settings[index["lock"]] = {"exclude_newer": index["exclude_newer"]}
             name = _index_name(tag)
             for key, entry in index["layers"].items():
+                missing = _entry_problem(entry, schema)
+                if missing:
+                    layer_problems[key] = "the entry of //{} in {} lacks {}: `bazel run {}` to write it again".format(key, name, missing, index["lock"])
+                    continue
                 if key in layers or key in layer_problems:
                     first = layers.pop(key).path if key in layers else "another index"
                     layer_problems[key] = "//{} is in two lock indexes ({} and {}); keep it in one stack_lock".format(key, first, name)

@@ -6,6 +6,7 @@ stacktool's own installer, and layers are composed and packed with the real verb
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -136,22 +137,24 @@ def compose_config(
     lower: list[str] | None = None,
     modules: list[Module] | None = None,
     launch_module: str | None = None,
+    support_modules: list[str] | None = None,
     platform: str = "linux_x86_64",
     dynlib_exclude: list[str] | None = None,
+    install_target: str | None = None,
 ) -> ComposeConfig:
     """The ComposeConfig rules/private/layer.bzl writes: a runtime layer's from `runtime_archive` (its RuntimeSource
     written to `runtime_source_file`, by default next to a test's own archive), any other's over the composed
-    `runtime`."""
+    `runtime`; its install target is `env_name` unless given (a versioned layer's `env_name@N`)."""
     return ComposeConfig(
         env_name=env_name,
-        install_target=env_name,
+        install_target=install_target or env_name,
         kind=kind,
         platform=platform,
         python="3.11",
-        runtime=env_name if kind == "runtime" else RUNTIME_ENV,
+        runtime=(install_target or env_name) if kind == "runtime" else RUNTIME_ENV,
         lower=tuple(lower if lower is not None else ([] if kind == "runtime" else [RUNTIME_ENV])),
         launch_module=launch_module,
-        support_modules=(),
+        support_modules=tuple(support_modules or []),
         wheels=tuple(wheels or []),
         modules=tuple(modules or []),
         dynlib_exclude=tuple(dynlib_exclude or []),
@@ -159,6 +162,8 @@ def compose_config(
         runtime_source=str(runtime_source(runtime_archive, runtime_source_file or runtime_archive.with_suffix(".json")))
         if runtime_archive
         else None,
+        runtime_origin=None,
+        python_version="",
         runtime_record=str(runtime.record) if runtime else None,
         venv_files=str(runtime.venv_files) if runtime else None,
     )
@@ -191,6 +196,28 @@ def pack_config(pylock: Path, env_name: str, fmt: str = "tar.zst") -> PackConfig
         locked_at="2026-11-30T12:00:00Z",
         requirements_hash="sha256:" + "0" * 64,
     )
+
+
+def file_module_hash(path: Path) -> str:
+    """venvstacks' hash of a module file, computed here by hand: sha256 of its name and `sha256:<content hash>`."""
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    return "sha256:" + hashlib.sha256(path.name.encode() + b"sha256:" + content.encode()).hexdigest()
+
+
+def package_module_hash(path: Path) -> str:
+    """venvstacks' hash of a package directory, computed here by hand (recursion, not os.walk): each directory's
+    name, then each of its files (sorted) as name + `sha256:<content hash>`, then its subdirectories (sorted)."""
+
+    def feed(directory: Path) -> bytes:
+        entries = sorted(directory.iterdir(), key=lambda entry: entry.name)
+        data = directory.name.encode()
+        for file in (entry for entry in entries if entry.is_file()):
+            data += file.name.encode() + b"sha256:" + hashlib.sha256(file.read_bytes()).hexdigest().encode()
+        for subdirectory in (entry for entry in entries if entry.is_dir()):
+            data += feed(subdirectory)
+        return data
+
+    return "sha256/" + hashlib.sha256(feed(path)).hexdigest()
 
 
 def build_and_pack(config: ComposeConfig, work: Path, publish: Path) -> tuple[Path, Runtime | None]:
@@ -289,6 +316,8 @@ class Kit:
     compose_runtime = staticmethod(compose_runtime)
     pack_config = staticmethod(pack_config)
     build_and_pack = staticmethod(build_and_pack)
+    file_module_hash = staticmethod(file_module_hash)
+    package_module_hash = staticmethod(package_module_hash)
 
 
 @pytest.fixture(scope="session")

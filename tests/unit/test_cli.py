@@ -31,8 +31,10 @@ def sha256_hex(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_fail_verb(capsys):
-    assert main(["fail", "--message", "the lock of //x:y is stale"]) == 1
+def test_fail_verb(capsys, tmp_path):
+    message = tmp_path / "problem.txt"
+    message.write_text("the lock of //x:y is stale\n", encoding="utf-8")
+    assert main(["fail", "--message-file", str(message)]) == 1
     assert capsys.readouterr().err == "error: the lock of //x:y is stale\n"
 
 
@@ -149,14 +151,16 @@ def test_config_of_another_version_is_one_line_naming_the_file(kit, fixture_runt
     assert list(out.iterdir()) == []
 
 
-def lock_spec(tmp_path: Path, requirements: list[str]) -> Path:
+def lock_spec(tmp_path: Path, requirements: list[str], exclude_newer: str = "") -> Path:
+    """The spec file rules/private/stack_lock.bzl writes, for a stack of one runtime layer."""
     layer = {
         "key": "stacks:cpython3_11", "kind": "runtime", "env_name": "cpython3_11", "python": "3.11",
-        "requirements": requirements, "lower": [], "platforms": ["linux_x86_64"], "pylock": "pylock.cpython3_11.toml",
-        "linux_target": "glibc@2.28", "macosx_target": "14.0",
+        "python_version": "", "requirements": requirements, "lower": [], "platforms": ["linux_x86_64"],
+        "pylock": "pylock.cpython3_11.toml", "linux_target": "glibc@2.28", "macosx_target": "14.0", "versioned": False,
     }  # fmt: skip
     spec = tmp_path / "lock.spec.json"
-    spec.write_text(json.dumps({"lock": "stacks:lock", "layers": [layer]}), encoding="utf-8")
+    document = {"lock": "stacks:lock", "exclude_newer": exclude_newer, "layers": [layer]}
+    spec.write_text(json.dumps(document), encoding="utf-8")
     return spec
 
 
@@ -167,13 +171,16 @@ def test_lock_verb_with_uv_arguments_and_previous_index(uv, tmp_path, capsys):
     spec = lock_spec(tmp_path, ["packaging<25"])
     # as `bazel run //stacks:lock -- --exclude-newer ...` passes it (the script always puts `--` first)
     assert main(["lock", "--spec", str(spec), *common, "--", "--exclude-newer", "2024-06-01T00:00:00Z"]) == 0
-    assert capsys.readouterr().out == f"locked 1 layers into {out}\n"
+    captured = capsys.readouterr()
+    assert captured.err == "[1/1] resolving //stacks:cpython3_11 for linux_x86_64\n"  # uv itself runs quietly
+    assert captured.out == f"  cpython3_11: 1 package; +packaging 24.0\nlocked 1 layers into {out}\n"
     lock = tomllib.loads((out / "pylock.cpython3_11.toml").read_text(encoding="utf-8"))
     assert [(p["name"], p["version"]) for p in lock["packages"]] == [("packaging", "24.0")]
     index = json.loads((out / "venvstacks_lock.json").read_text(encoding="utf-8"))
     assert index["layers"]["stacks:cpython3_11"]["inputs"]["requirements"] == ["packaging<25"]
     # relocking without the cut-off keeps the version locked before
     assert main(["lock", "--spec", str(spec), *common, "--"]) == 0
+    assert capsys.readouterr().out == f"  cpython3_11: 1 package; unchanged\nlocked 1 layers into {out}\n"
     lock = tomllib.loads((out / "pylock.cpython3_11.toml").read_text(encoding="utf-8"))
     assert [(p["name"], p["version"]) for p in lock["packages"]] == [("packaging", "24.0")]
 
@@ -182,13 +189,88 @@ def test_lock_verb_user_errors(uv, tmp_path, capsys):
     out = tmp_path / "stacks"
     out.mkdir()
     common = ["--out-dir", str(out), "--index-name", "venvstacks_lock.json", "--uv", str(uv), "--"]
+    progress = "[1/1] resolving //stacks:cpython3_11 for linux_x86_64\n"
     assert main(["lock", "--spec", str(lock_spec(tmp_path, ["six=="])), *common]) == 1
-    assert capsys.readouterr().err.startswith("error: //stacks:cpython3_11: requirement 'six=='")
+    assert capsys.readouterr().err.startswith(progress + "error: //stacks:cpython3_11: requirement 'six=='")
     assert main(["lock", "--spec", str(lock_spec(tmp_path, ["sgmllib3k==1.0.0"])), *common]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: //stacks:cpython3_11 (linux_x86_64): uv could not resolve")
+    assert err.startswith(progress + "error: //stacks:cpython3_11 (linux_x86_64): uv could not resolve")
     assert "sgmllib3k" in err
+    assert main(["lock", "--spec", str(lock_spec(tmp_path, ["six"], exclude_newer="June 2021")), *common]) == 1
+    assert capsys.readouterr().err == (
+        "error: stacks:lock: exclude_newer 'June 2021' is not a date or an RFC 3339 time "
+        "(e.g. '2025-06-30' or '2025-06-30T12:00:00Z'; a date means midnight UTC); durations such as '1 week' are "
+        "refused, since a lock must not depend on when it is taken\n"
+    )
     assert list(out.iterdir()) == []
+
+
+def test_lock_verb_passes_the_stack_exclude_newer_to_uv_and_records_it(uv, tmp_path, capsys):
+    """six 1.17.0 was released in December 2024: a stack locked as of June 2021 gets 1.16.0."""
+    out = tmp_path / "stacks"
+    out.mkdir()
+    spec = lock_spec(tmp_path, ["six"], exclude_newer="2021-06-01")
+    args = ["--out-dir", str(out), "--index-name", "venvstacks_lock.json", "--uv", str(uv), "--"]
+    assert main(["lock", "--spec", str(spec), *args]) == 0
+    assert capsys.readouterr().out == f"  cpython3_11: 1 package; +six 1.16.0\nlocked 1 layers into {out}\n"
+    lock = tomllib.loads((out / "pylock.cpython3_11.toml").read_text(encoding="utf-8"))
+    assert [(p["name"], p["version"]) for p in lock["packages"]] == [("six", "1.16.0")]
+    index = json.loads((out / "venvstacks_lock.json").read_text(encoding="utf-8"))
+    assert (index["version"], index["exclude_newer"]) == (2, "2021-06-01")
+    entry = index["layers"]["stacks:cpython3_11"]
+    assert (entry["install_target"], entry["lock_version"]) == ("cpython3_11", 1)
+    assert entry["locked_at"] == "2021-06-01T00:00:00Z"  # the time of the lock, at most exclude_newer
+    # without the limit, upgraded: the newest six, the new limit recorded, the lock time now
+    unlimited = lock_spec(tmp_path, ["six"])
+    assert main(["lock", "--spec", str(unlimited), *args, "--upgrade"]) == 0
+    summary = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"  cpython3_11: 1 package; six 1\.16\.0 -> 1\.(1[7-9]|[2-9]\d)\.\d+", summary[0])
+    index = json.loads((out / "venvstacks_lock.json").read_text(encoding="utf-8"))
+    assert index["exclude_newer"] == ""
+    assert index["layers"]["stacks:cpython3_11"]["locked_at"] > "2025"
+
+
+def check_lock(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["check-lock", "--lock", "//stacks:lock", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_check_lock_verb(tmp_path, capsys):
+    """What stack_lock_test runs: the problems the build found, and each pylock file against its locked sha256."""
+    pylocks = {name: tmp_path / f"pylock.{name}.toml" for name in ("cpython3_11", "framework-sci")}
+    for name, path in pylocks.items():
+        path.write_text(f'lock-version = "1.0"\n# {name}\n', encoding="utf-8")
+    current = [arg for path in pylocks.values() for arg in ("--pylock", str(path), sha256_hex(path))]
+    assert check_lock(capsys, *current) == (0, "the lock of //stacks:lock is current\n", "")
+    assert check_lock(capsys) == (0, "the lock of //stacks:lock is current\n", "")  # nothing locked to check
+
+    stale = "the spec of //stacks:sci changed since it was locked"
+    code, out, err = check_lock(capsys, "--problem", stale, *current)
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: the lock of //stacks:lock is stale:\n"
+        f"  - {stale}\n"
+        "run `bazel run //stacks:lock` and commit what it writes\n"
+    )
+
+    pylocks["framework-sci"].write_text('lock-version = "1.0"\n# edited by hand\n', encoding="utf-8")
+    code, out, err = check_lock(capsys, *current)
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "error: the lock of //stacks:lock is stale:",
+        "  - pylock.framework-sci.toml was edited after //stacks:lock wrote it",
+        "run `bazel run //stacks:lock` and commit what it writes",
+    ]
+
+    code, _, err = check_lock(capsys, "--problem", "exclude_newer is '2025-01-01' but the index was written with ''",
+                              "--problem", stale, *current)  # fmt: skip
+    assert code == 1
+    assert err.splitlines()[1:4] == [
+        "  - exclude_newer is '2025-01-01' but the index was written with ''",
+        f"  - {stale}",
+        "  - pylock.framework-sci.toml was edited after //stacks:lock wrote it",
+    ]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -296,6 +378,8 @@ def test_run_directory_is_keyed_by_workspace_label_and_platform(published_stack,
         ["pack", "--tree", "t", "--archive", "a", "--metadata", "m", "--pylock", "p", "--config", "c"],  # --symlinks
         ["run", "--metadata", "m.json", "--", "x"],  # --label is required
         ["run", "--label", "//apps:hello", "--deploy-dir", "d", "--metadata", "m.json"],  # no --deploy-dir any more
+        ["check-lock"],  # --lock is required
+        ["check-lock", "--lock", "//stacks:lock", "--pylock", "pylock.x.toml"],  # --pylock PATH SHA256
     ],
 )
 def test_bad_command_lines_exit_2(argv, capsys):

@@ -25,6 +25,7 @@ from stacktool.contract import (
     ContractError,
     LayerRecord,
     Module,
+    ModuleHash,
     Package,
     RuntimeRecord,
     RuntimeSource,
@@ -125,8 +126,9 @@ def test_layer_record(framework, fixture_runtime, wheels):
     source = read_json(RuntimeRecord, fixture_runtime.record).source
     assert (source.file, source.origin, source.python_version) == (FIXTURE_LINUX_ARCHIVE, "local", "3.11.99")
     assert record == LayerRecord(
-        record_version=1,
+        record_version=2,
         env_name="framework-sci",
+        install_target="framework-sci",
         kind="framework",
         platform="linux_x86_64",
         python="3.11",
@@ -135,6 +137,7 @@ def test_layer_record(framework, fixture_runtime, wheels):
         runtime_source=source,
         lower=("cpython3_11",),
         launch_module=None,
+        support_modules=(),
         interpreter="bin/python",
         site_packages=SITE,
         dynlib_dir="share/venv/dynlib",
@@ -266,12 +269,16 @@ def test_launch_and_support_modules(kit, wheels, posix_trees, fixture_runtime, t
     six = kit.wheel(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
     run_compose(
         kit, out, "app-hello", "application", runtime=fixture_runtime, wheels=[six], modules=modules,
-        launch_module="hello_app", lower=["framework-sci", "cpython3_11"],
+        launch_module="hello_app", support_modules=["helpers"], lower=["framework-sci", "cpython3_11"],
     )  # fmt: skip
     for module in modules:
         assert (out / SITE / module.dest).read_bytes() == Path(module.src).read_bytes()
     record = record_of(out)
-    assert record.launch_module == "hello_app"
+    # the modules with venvstacks' hashes of them: `sha256:` for a module file, `sha256/` for a package directory
+    assert record.launch_module == ModuleHash("hello_app", kit.file_module_hash(src / "hello_app.py"))
+    assert record.launch_module.hash.startswith("sha256:")
+    assert record.support_modules == (ModuleHash("helpers", kit.package_module_hash(src / "helpers")),)
+    assert record.support_modules[0].hash.startswith("sha256/")
     assert record.kind == "application"
     assert record.lower == ("framework-sci", "cpython3_11")
     assert (record.runtime, record.interpreter) == ("cpython3_11", "bin/python")
@@ -280,6 +287,25 @@ def test_launch_and_support_modules(kit, wheels, posix_trees, fixture_runtime, t
     layers = json.loads((out / SITE / "_venvstacks_layers.json").read_text(encoding="utf-8"))
     assert layers["site_packages"] == [
         "../../../../framework-sci/lib/python3.11/site-packages",
+        "../../../../cpython3_11/lib/python3.11/site-packages",
+    ]
+
+
+def test_versioned_layer_records_its_install_target(kit, fixture_runtime, tmp_path):
+    """A versioned layer keeps its env_name and is deployed as its install target; the layers below it are named
+    by their install targets, in its record and in the paths it imports from."""
+    out = tmp_path / "app-hello"
+    run_compose(
+        kit, out, "app-hello", "application", runtime=fixture_runtime, install_target="app-hello@4",
+        lower=["framework-sci@2", "cpython3_11"],
+    )  # fmt: skip
+    record = record_of(out)
+    assert (record.env_name, record.install_target) == ("app-hello", "app-hello@4")
+    assert (record.lower, record.runtime) == (("framework-sci@2", "cpython3_11"), "cpython3_11")
+    assert (record.launch_module, record.support_modules) == (None, ())
+    layers = json.loads((out / SITE / "_venvstacks_layers.json").read_text(encoding="utf-8"))
+    assert layers["site_packages"] == [
+        "../../../../framework-sci@2/lib/python3.11/site-packages",
         "../../../../cpython3_11/lib/python3.11/site-packages",
     ]
 
@@ -318,8 +344,9 @@ def test_runtime_layer(kit, wheels, posix_trees, runtime_archive, tmp_path):
     assert (out / SITE / "six.py").stat().st_ino == (posix_trees["six-1.16.0"] / SITE / "six.py").stat().st_ino
     assert not (out / SITE / "_venvstacks_layers.pth").exists()
     assert record_of(out) == LayerRecord(
-        record_version=1,
+        record_version=2,
         env_name="cpython3_11",
+        install_target="cpython3_11",
         kind="runtime",
         platform="linux_x86_64",
         python="3.11",
@@ -328,6 +355,7 @@ def test_runtime_layer(kit, wheels, posix_trees, runtime_archive, tmp_path):
         runtime_source=source,
         lower=(),
         launch_module=None,
+        support_modules=(),
         interpreter="bin/python3.11",
         site_packages=SITE,
         dynlib_dir="share/venv/dynlib",
@@ -485,7 +513,7 @@ def test_linux_archive_for_a_windows_runtime_is_refused(kit, tmp_path):
 
 
 NEEDS_RUNTIME = "framework-x: a layer over a runtime needs runtime_record and venv_files"
-NEEDS_ARCHIVE = "cpython3_11: a runtime layer needs runtime_archive and runtime_source"
+NEEDS_ARCHIVE = "cpython3_11: a runtime layer needs runtime_archive and runtime_source (or origin)"
 
 
 @pytest.mark.parametrize(

@@ -46,9 +46,10 @@ def layer(key: str, kind: str, env_name: str, lower: list[str], **extra: Any) ->
     }
 
 
-def write_spec(tmp_path, layers: list[dict[str, Any]]):
+def write_spec(tmp_path, layers: list[dict[str, Any]], exclude_newer: str = ""):
     path = tmp_path / "lock.spec.json"
-    path.write_text(json.dumps({"lock": "stacks:lock", "exclude_newer": "", "layers": layers}), encoding="utf-8")
+    spec = {"lock": "stacks:lock", "exclude_newer": exclude_newer, "layers": layers}
+    path.write_text(json.dumps(spec), encoding="utf-8")
     return path
 
 
@@ -68,6 +69,20 @@ def test_load_stack(tmp_path):
     assert sci.target() == DeploymentTarget(glibc=(2, 28), macos=(14, 0))
     assert [p.name for p in sci.target_platforms()] == ["linux_x86_64", "win_amd64"]
     assert sci.requirement_names() == {"six"}
+
+
+@pytest.mark.parametrize("exclude_newer", ["", "2021-06-01", "2021-06-01T00:00:00Z", "2021-06-01T02:00:00+02:00"])
+def test_exclude_newer_is_a_date_or_a_time(tmp_path, exclude_newer):
+    assert load_stack(write_spec(tmp_path, [RUNTIME], exclude_newer)).exclude_newer == exclude_newer
+
+
+@pytest.mark.parametrize("exclude_newer", ["June 2021", "2021-13-01", "yesterday"])
+def test_exclude_newer_that_is_no_time_is_refused(tmp_path, exclude_newer):
+    with pytest.raises(SpecError) as error:
+        load_stack(write_spec(tmp_path, [RUNTIME], exclude_newer))
+    assert str(error.value).startswith(
+        f"stacks:lock: exclude_newer {exclude_newer!r} is not a date or an RFC 3339 time"
+    )
 
 
 def test_duplicate_env_name_names_both_layers(tmp_path):
@@ -155,6 +170,8 @@ def test_compose_config_decodes_nested_records_and_nulls(tmp_path):
         dynlib_exclude=(),
         runtime_archive=None,
         runtime_source=None,
+        runtime_origin=None,
+        python_version="",
         runtime_record="runtime_record.json",
         venv_files="venv_files",
     )

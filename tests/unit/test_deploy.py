@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 from runtime_fixtures import make_fixture_runtime
+from stacktool.cli import main
 from stacktool.compose import compose
-from stacktool.contract import LAYER_RECORD, LayerRecord, Wheel, read_json, to_json
+from stacktool.contract import LAYER_RECORD, LayerRecord, Module, Wheel, read_json, to_json
 from stacktool.deploy import DeployedLayer, DeployError, check, deploy, exclusive
 from stacktool.metadata import MetadataError
 
@@ -398,3 +399,60 @@ def test_upper_layer_loads_shared_library_of_lower_layer(published_runtime, kit,
     )
     assert framework.returncode != 0
     assert "libvstest_z.so" in framework.stderr
+
+
+SIX_MODULE = "import six\n\nprint(six.__version__, six.__file__)\n"
+
+
+def test_versioned_layers_deploy_side_by_side_as_their_install_targets(
+    runtime_archive, kit, wheels, posix_trees, tmp_path, capsys
+):
+    """Layers deploy into directories named by their install targets (`env_name@N` for versioned layers); layers
+    find their runtime and lower layers by install target, so two versions of a stack deploy next to each other."""
+    runtime_cfg = kit.compose_config(
+        "cpython3_11", "runtime", runtime_archive=runtime_archive, runtime_source_file=tmp_path / "runtime.json",
+        install_target="cpython3_11@3",
+    )  # fmt: skip
+    (tmp_path / "published").mkdir()
+    runtime_metadata, runtime = kit.build_and_pack(runtime_cfg, tmp_path / "build-runtime", tmp_path / "published")
+    assert runtime is not None
+    module = tmp_path / "show_six.py"
+    module.write_text(SIX_MODULE, encoding="utf-8")
+    metadata = [runtime_metadata]
+    for version, six in ((1, "six-1.16.0"), (2, "six-1.17.0")):
+        framework = kit.compose_config(
+            "framework-sci", "framework", runtime=runtime, wheels=[kit.wheel(wheels[six], posix_trees[six])],
+            install_target=f"framework-sci@{version}", lower=["cpython3_11@3"],
+        )  # fmt: skip
+        app = kit.compose_config(
+            "app-hello", "application", runtime=runtime, install_target=f"app-hello@{version}",
+            lower=[f"framework-sci@{version}", "cpython3_11@3"], modules=[Module("show_six.py", str(module))],
+            launch_module="show_six",
+        )  # fmt: skip
+        publish = tmp_path / f"published-{version}"
+        publish.mkdir()
+        for config in (framework, app):
+            config = dataclasses.replace(config, runtime="cpython3_11@3")
+            metadata.append(kit.build_and_pack(config, tmp_path / f"build-{version}", publish)[0])
+
+    dest = tmp_path / "dest"
+    assert main(["deploy", "--to", str(dest), *map(str, metadata)]) == 0
+    targets = ["cpython3_11@3", "framework-sci@1", "app-hello@1", "framework-sci@2", "app-hello@2"]
+    assert capsys.readouterr().out.splitlines() == [f"deployed {target} -> {dest / target}" for target in targets]
+    assert layer_names(dest) == sorted([*targets, *(f".{target}.sha256" for target in targets)])
+    assert os.readlink(dest / "app-hello@2" / "bin" / "python_") == "../../cpython3_11@3/bin/python3.11"
+    for version, six in ((1, "1.16.0"), (2, "1.17.0")):
+        app = dest / f"app-hello@{version}"
+        result = subprocess.run(
+            [str(app / "bin" / "python"), "-m", "show_six"], capture_output=True, text=True, env=clean_env()
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"{six} {dest / f'framework-sci@{version}' / SITE / 'six.py'}\n"
+
+    # the runtime is found by its install target, not by its env_name
+    copies = copy_published([runtime_metadata, metadata[1]], tmp_path / "copies")
+    framework_metadata = json.loads(copies[1].read_text(encoding="utf-8"))
+    copies[1].write_text(json.dumps(framework_metadata | {"runtime_layer": "cpython3_11"}), encoding="utf-8")
+    with pytest.raises(DeployError) as error:
+        deploy(copies, tmp_path / "elsewhere")
+    assert str(error.value) == "framework-sci@1 needs runtime layer cpython3_11"

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import sys
 import threading
 import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from packaging.markers import Marker
 from packaging.version import Version
 from stacktool.contract import LayerSpec, SpecError, StackSpec
-from stacktool.lock import LockError, Resolver, lock_stack, read_previous_index, write_lock_files
+from stacktool.lock import (
+    LockError,
+    Resolver,
+    index_version,
+    lock_stack,
+    lock_time,
+    read_previous_index,
+    write_lock_files,
+)
 from stacktool.platforms import platform
 
 RUNTIME_KEY, FRAMEWORK_KEY, APP_KEY = "stacks:cpython3_11", "stacks:sci", "stacks:app"
@@ -27,7 +39,12 @@ INDEX = "venvstacks_lock.json"
 
 
 def spec_layer(
-    key: str, kind: str, env_name: str, requirements: list[str], lower: list[str], platforms: list[str],
+    key: str,
+    kind: str,
+    env_name: str,
+    requirements: list[str],
+    lower: list[str],
+    platforms: list[str],
     versioned: bool = False,
 ) -> LayerSpec:
     return LayerSpec(
@@ -245,3 +262,283 @@ def test_lock_wheel_with_local_version_from_an_index(uv, local_index):
     files = lock_stack(stack(runtime=["six==1.16.0+local"]), resolver, {})
     six = json.loads(files["index"])["layers"][RUNTIME_KEY]["wheels"]["linux_x86_64"][0]
     assert (six["version"], six["filename"]) == ("1.16.0+local", "six-1.16.0+local-py2.py3-none-any.whl")
+
+
+# --------------------------------------------------------------------------------------------------
+# lock versions, install targets and lock times
+
+T1 = datetime(2026, 1, 10, 12, 0, 0, 123456, tzinfo=UTC)
+T2 = datetime(2026, 2, 10, 12, 0, 0, tzinfo=UTC)
+T3 = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)
+T4 = datetime(2026, 4, 10, 12, 0, 0, tzinfo=UTC)
+T1_Z, T3_Z, T4_Z = "2026-01-10T12:00:00Z", "2026-03-10T12:00:00Z", "2026-04-10T12:00:00Z"
+SCI, WEB, TOOL, SITE_KEY = "stacks:sci", "stacks:web", "stacks:tool", "stacks:site"
+
+
+def versioned_stack(six: str, with_site: bool = True, tool: str = "packaging==24.0") -> StackSpec:
+    """A stack of versioned layers (but one): framework-sci (installs `six`) with a versioned and an unversioned
+    application (installs `tool`) above it, an unrelated framework-web with (optionally) an application above it."""
+    x86 = ["linux_x86_64"]
+    layers = [
+        spec_layer(RUNTIME_KEY, "runtime", "cpython3_11", [], [], x86, versioned=True),
+        spec_layer(SCI, "framework", "framework-sci", [f"six=={six}"], [RUNTIME_KEY], x86, versioned=True),
+        spec_layer(WEB, "framework", "framework-web", ["packaging==24.1"], [RUNTIME_KEY], x86, versioned=True),
+        spec_layer(APP_KEY, "application", "app-app", [], [SCI, RUNTIME_KEY], x86, versioned=True),
+        spec_layer(TOOL, "application", "app-tool", [tool], [SCI, RUNTIME_KEY], x86, versioned=False),
+    ]
+    if with_site:
+        layers.append(spec_layer(SITE_KEY, "application", "app-site", [], [WEB, RUNTIME_KEY], x86, versioned=True))
+    return StackSpec("stacks:lock", "", tuple(layers))
+
+
+def versions(files: dict[str, str]) -> dict[str, tuple[str, int, str]]:
+    """Per layer key: its install target, lock version and lock time, from the index."""
+    layers = json.loads(files["index"])["layers"]
+    return {key: (e["install_target"], e["lock_version"], e["locked_at"]) for key, e in layers.items()}
+
+
+def test_first_lock_versions_and_install_targets(resolver):
+    files = lock_stack(versioned_stack("1.16.0"), resolver, {}, now=T1)
+    assert versions(files) == {
+        RUNTIME_KEY: ("cpython3_11@1", 1, T1_Z),
+        SCI: ("framework-sci@1", 1, T1_Z),
+        WEB: ("framework-web@1", 1, T1_Z),
+        APP_KEY: ("app-app@1", 1, T1_Z),
+        TOOL: ("app-tool", 1, T1_Z),  # not versioned: deployed under its env_name
+        SITE_KEY: ("app-site@1", 1, T1_Z),
+    }
+    for entry in json.loads(files["index"])["layers"].values():
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", entry["requirements_hash"])
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", entry["version_inputs_hash"])
+    # the pylock files name the lower layers by env_name: they describe what is installed, not where it is deployed
+    app = tomllib.loads(files["pylock.app-app.toml"])["tool"]["rules_venvstacks"]
+    assert app["lower-layers"] == ["framework-sci", "cpython3_11"]
+
+
+def test_relock_of_an_unchanged_stack_keeps_versions_times_and_bytes(resolver, tmp_path):
+    spec = versioned_stack("1.16.0")
+    first = lock_stack(spec, resolver, {}, now=T1)
+    write_lock_files(tmp_path, INDEX, first, {})
+    again = lock_stack(spec, resolver, read_previous_index(tmp_path / INDEX), now=T2)
+    assert again["index"] == first["index"]  # byte-identical: lock versions and lock times stay
+    assert again == first
+
+
+def test_requirement_change_bumps_the_layer_and_the_versioned_layers_above_it(resolver):
+    first = lock_stack(versioned_stack("1.16.0", with_site=False), resolver, {}, now=T1)
+    changed = lock_stack(versioned_stack("1.17.0"), resolver, json.loads(first["index"]), now=T3)
+    assert versions(changed) == {
+        RUNTIME_KEY: ("cpython3_11@1", 1, T1_Z),  # below the change: untouched
+        SCI: ("framework-sci@2", 2, T3_Z),  # its requirement changed
+        WEB: ("framework-web@1", 1, T1_Z),  # unrelated
+        APP_KEY: ("app-app@2", 2, T3_Z),  # installs the same, but over framework-sci@2 now
+        TOOL: ("app-tool", 1, T1_Z),  # not versioned, its own lock unchanged: nothing moves
+        SITE_KEY: ("app-site@1", 1, T3_Z),  # new in this lock (no previous entry)
+    }
+    before, after = json.loads(first["index"])["layers"], json.loads(changed["index"])["layers"]
+    assert after[APP_KEY]["requirements_hash"] == before[APP_KEY]["requirements_hash"]
+    assert after[APP_KEY]["version_inputs_hash"] != before[APP_KEY]["version_inputs_hash"]
+    assert after[SCI]["requirements_hash"] != before[SCI]["requirements_hash"]
+    assert after[SCI]["wheels"]["linux_x86_64"][0]["version"] == "1.17.0"
+
+    # locked again unchanged: nothing moves; back to the old requirement: the versions move on, never back
+    assert versions(lock_stack(versioned_stack("1.17.0"), resolver, json.loads(changed["index"]), now=T4)) == (
+        versions(changed)
+    )
+    reverted = versions(lock_stack(versioned_stack("1.16.0"), resolver, json.loads(changed["index"]), now=T4))
+    assert (reverted[SCI], reverted[APP_KEY]) == (("framework-sci@3", 3, T4_Z), ("app-app@3", 3, T4_Z))
+    assert (reverted[RUNTIME_KEY], reverted[WEB], reverted[SITE_KEY]) == (
+        ("cpython3_11@1", 1, T1_Z),
+        ("framework-web@1", 1, T1_Z),
+        ("app-site@1", 1, T3_Z),
+    )
+
+
+def test_unversioned_layer_stays_at_1_and_its_lock_time_moves_with_its_lock(resolver):
+    first = lock_stack(versioned_stack("1.16.0"), resolver, {}, now=T1)
+    changed = lock_stack(versioned_stack("1.16.0", tool="packaging==24.1"), resolver, json.loads(first["index"]), T3)
+    assert versions(changed) == versions(first) | {TOOL: ("app-tool", 1, T3_Z)}  # nothing else moves
+    tool = packages(changed["pylock.app-tool.toml"])
+    assert {name: p["version"] for name, p in tool.items()} == {"packaging": "24.1"}
+
+
+def test_previous_index_of_format_1_counts_as_no_previous_lock(resolver):
+    first = lock_stack(versioned_stack("1.16.0"), resolver, {}, now=T1)
+    bumped = json.loads(lock_stack(versioned_stack("1.17.0"), resolver, json.loads(first["index"]), now=T3)["index"])
+    assert bumped["layers"][SCI]["lock_version"] == 2
+    old_format = bumped | {"version": 1}
+    relocked = versions(lock_stack(versioned_stack("1.17.0"), resolver, old_format, now=T4))
+    assert {key: (version, at) for key, (_, version, at) in relocked.items()} == {
+        key: (1, T4_Z) for key in (RUNTIME_KEY, SCI, WEB, APP_KEY, TOOL, SITE_KEY)
+    }
+    assert relocked[SCI][0] == "framework-sci@1"
+
+
+def test_what_a_layer_installs_moves_its_version(uv):
+    """Same spec, other wheels (an upgrade): the versioned layer's version moves; kept versions keep it."""
+    spec = dataclasses.replace(stack(runtime=[], framework=["six"]), exclude_newer="2021-06-01")
+    spec = dataclasses.replace(spec, layers=tuple(dataclasses.replace(x, versioned=True) for x in spec.layers))
+    old = lock_stack(spec, Resolver(uv, Path(sys.executable), (), "2021-06-01"), {}, now=T1)
+    assert packages(old["pylock.framework-sci.toml"])["six"]["version"] == "1.16.0"
+    assert versions(old)[FRAMEWORK_KEY] == ("framework-sci@1", 1, "2021-06-01T00:00:00Z")  # now, clamped
+    # without the cut-off uv keeps the versions of the previous lock: nothing the layer installs changes
+    unlimited = dataclasses.replace(spec, exclude_newer="")
+    kept = lock_stack(unlimited, Resolver(uv, Path(sys.executable)), json.loads(old["index"]), now=T3)
+    assert packages(kept["pylock.framework-sci.toml"])["six"]["version"] == "1.16.0"
+    assert versions(kept) == versions(old)
+    assert json.loads(kept["index"])["exclude_newer"] == ""
+    upgraded = lock_stack(unlimited, Resolver(uv, Path(sys.executable), ("--upgrade",)), json.loads(kept["index"]), T3)
+    assert Version(packages(upgraded["pylock.framework-sci.toml"])["six"]["version"]) >= Version("1.17.0")
+    assert versions(upgraded)[FRAMEWORK_KEY] == ("framework-sci@2", 2, T3_Z)
+    assert versions(upgraded)[RUNTIME_KEY] == ("cpython3_11@1", 1, "2021-06-01T00:00:00Z")
+
+
+# --------------------------------------------------------------------------------------------------
+# exclude_newer
+
+
+@pytest.mark.parametrize(
+    ("exclude_newer", "now", "expected"),
+    [
+        ("", T1, T1_Z),  # no limit: now, without microseconds
+        ("2030-01-01T00:00:00Z", T1, T1_Z),  # a limit in the future
+        ("2021-06-01", T1, "2021-06-01T00:00:00Z"),  # a date: its midnight, UTC
+        ("2021-06-01T12:30:00Z", T1, "2021-06-01T12:30:00Z"),
+        ("2021-06-01T02:00:00+02:00", T1, "2021-06-01T00:00:00Z"),  # an offset: written as UTC
+        ("2026-01-10T12:00:00Z", T1, T1_Z),  # the limit itself
+        ("", datetime(2026, 1, 10, 13, 0, tzinfo=timezone(timedelta(hours=1))), T1_Z),  # now elsewhere: UTC
+    ],
+)
+def test_lock_time_is_now_clamped_to_exclude_newer(exclude_newer, now, expected):
+    assert lock_time(exclude_newer, now) == expected
+
+
+def test_lock_time_defaults_to_the_current_time():
+    before = datetime.now(UTC).replace(microsecond=0)
+    taken = lock_time("")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", taken)
+    assert before <= datetime.fromisoformat(taken) <= datetime.now(UTC)
+    assert lock_time("2021-06-01") == "2021-06-01T00:00:00Z"
+
+
+def test_exclude_newer_picks_the_release_before_it_and_is_recorded(uv):
+    """six 1.17.0 was released in December 2024: locked as of June 2021, six is 1.16.0."""
+    spec = dataclasses.replace(stack(runtime=["six"]), exclude_newer="2021-06-01")
+    files = lock_stack(spec, Resolver(uv, Path(sys.executable), (), "2021-06-01"), {})
+    assert packages(files["pylock.cpython3_11.toml"])["six"]["version"] == "1.16.0"
+    index = json.loads(files["index"])
+    assert index["exclude_newer"] == "2021-06-01"
+    assert index["layers"][RUNTIME_KEY]["locked_at"] == "2021-06-01T00:00:00Z"
+    assert index["layers"][RUNTIME_KEY]["wheels"]["linux_x86_64"][0]["filename"] == "six-1.16.0-py2.py3-none-any.whl"
+    # the same stack without the limit: the newest six
+    latest = lock_stack(dataclasses.replace(spec, exclude_newer=""), Resolver(uv, Path(sys.executable)), {})
+    assert Version(packages(latest["pylock.cpython3_11.toml"])["six"]["version"]) >= Version("1.17.0")
+    assert json.loads(latest["index"])["exclude_newer"] == ""
+
+
+# --------------------------------------------------------------------------------------------------
+# frameworks over frameworks (C3 order)
+
+D_KEY, B_KEY, C_KEY = "stacks:d", "stacks:b", "stacks:c"
+
+
+def diamond(b: list[str], c: list[str], app: list[str], d: list[str] | None = None) -> StackSpec:
+    """runtime <- framework-d <- framework-b and framework-c <- app (over both), as the layer rules order `lower`;
+    without `d`, framework-b and framework-c sit on the runtime only."""
+    x86 = ["linux_x86_64"]
+    over = [D_KEY, RUNTIME_KEY] if d is not None else [RUNTIME_KEY]
+    layers = [spec_layer(RUNTIME_KEY, "runtime", "cpython3_11", [], [], x86)]
+    if d is not None:
+        layers.append(spec_layer(D_KEY, "framework", "framework-d", d, [RUNTIME_KEY], x86))
+    layers += [
+        spec_layer(B_KEY, "framework", "framework-b", b, over, x86),
+        spec_layer(C_KEY, "framework", "framework-c", c, over, x86),
+        spec_layer(APP_KEY, "application", "app-app", app, [B_KEY, C_KEY, *over], x86),
+    ]
+    return StackSpec("stacks:lock", "", tuple(layers))
+
+
+def test_diamond_locks_each_package_once(resolver):
+    spec = diamond(
+        d=["six==1.16.0"], b=["packaging==24.1", "six"], c=["wheel==0.45.1"],
+        app=["six", "packaging", "wheel", "pyproject-api==1.8.0"],
+    )  # fmt: skip
+    files = lock_stack(spec, resolver, {})
+    assert {name: p["version"] for name, p in packages(files["pylock.framework-d.toml"]).items()} == {"six": "1.16.0"}
+    assert sorted(packages(files["pylock.framework-b.toml"])) == ["packaging"]  # six comes from framework-d
+    assert sorted(packages(files["pylock.framework-c.toml"])) == ["wheel"]
+    app = tomllib.loads(files["pylock.app-app.toml"])
+    assert [p["name"] for p in app["packages"]] == ["pyproject-api"]  # the rest comes from the frameworks below
+    assert app["tool"]["rules_venvstacks"]["lower-layers"] == [
+        "framework-b",
+        "framework-c",
+        "framework-d",
+        "cpython3_11",
+    ]
+
+
+def test_diamond_requirement_conflicting_with_the_shared_framework_names_it(resolver):
+    with pytest.raises(LockError) as error:
+        lock_stack(diamond(d=["six==1.16.0"], b=["packaging==24.1"], c=[], app=["six>=1.17"]), resolver, {})
+    assert str(error.value).startswith(
+        "//stacks:app: requirement 'six>=1.17' conflicts with six==1.16.0, which lower layer framework-d provides"
+    )
+
+
+def test_sibling_frameworks_with_different_versions_of_a_package_name_both(resolver):
+    spec = diamond(b=["six==1.16.0"], c=["six==1.17.0"], app=[])
+    with pytest.raises(LockError) as error:
+        lock_stack(spec, resolver, {})
+    message = str(error.value)
+    assert message.startswith(
+        "//stacks:app: its lower layers install different versions of six on linux_x86_64 "
+        "(framework-b: 1.16.0, framework-c: 1.17.0); only one can be imported."
+    )
+    assert message.endswith("then lock again")
+    # siblings that install the same version agree
+    files = lock_stack(diamond(b=["six==1.16.0"], c=["six==1.16.0"], app=["six"]), resolver, {})
+    assert packages(files["pylock.app-app.toml"]) == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# the index and its schema
+
+SCHEMA = Path(__file__).resolve().parents[2] / "python" / "stacktool" / "schemas" / "lock-index.schema.json"
+
+
+def test_index_version_is_the_schema_const():
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    assert index_version() == schema["properties"]["version"]["const"] == 2
+
+
+def test_written_index_matches_its_schema(three_layers):
+    _, files = three_layers
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+    index = json.loads(files["index"])
+    validator.validate(index)
+    entry = index["layers"][FRAMEWORK_KEY]
+    broken = [
+        {"locked_at": KeyError},
+        {"lock_version": 0},
+        {"requirements_hash": "0" * 64},
+        {"version_inputs_hash": KeyError},
+        {"pylock_sha256": "F" * 64},
+        {"pylock": "pylock.framework.sci.toml"},
+        {"unknown": "field"},
+    ]
+    for change in broken:
+        bad = {k: v for k, v in (entry | change).items() if v is not KeyError}
+        assert not validator.is_valid(index | {"layers": {FRAMEWORK_KEY: bad}}), change
+    assert not validator.is_valid(index | {"version": 1})
+
+
+def test_lock_stack_refuses_to_write_an_index_its_schema_rejects(resolver):
+    """The index is validated before anything is returned (here: a lock file name the module extension cannot
+    map back to a layer, which the layer rules never choose)."""
+    spec = stack(runtime=[])
+    spec = dataclasses.replace(spec, layers=(dataclasses.replace(spec.layers[0], pylock="pylock.cpython3.11.toml"),))
+    with pytest.raises(LockError) as error:
+        lock_stack(spec, resolver, {})
+    assert str(error.value).startswith(
+        f"the lock index of stacks:lock does not fit its schema at layers/{RUNTIME_KEY}/pylock:"
+    )

@@ -20,7 +20,14 @@ from runtime_fixtures import make_fixture_runtime, pbs_triple
 from stacktool.archive import extract_archive
 from stacktool.compose import compose, recorded_symlinks
 from stacktool.contract import LAYER_RECORD, ContractError, Module, PackConfig, RuntimeRecord, read_json
-from stacktool.metadata import MetadataError, read_metadata, validate, write_metadata
+from stacktool.metadata import (
+    SCHEMA_PATH,
+    MetadataError,
+    metadata_version,
+    read_metadata,
+    validate,
+    write_metadata,
+)
 from stacktool.pack import PackError, pack_layer
 
 SIX_SHA256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
@@ -59,10 +66,14 @@ def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tm
         "local",
     )
     assert metadata == {
-        "metadata_version": 1,
+        "metadata_version": 2,
         "layer_name": "framework-sci",
         "label": "//stacks:framework-sci",
         "env_name": "framework-sci",
+        "install_target": "framework-sci",
+        "lock_version": 1,
+        "locked_at": "2026-11-30T12:00:00Z",
+        "requirements_hash": "sha256:" + "0" * 64,
         "kind": "framework",
         "platform": "linux_x86_64",
         "python": {
@@ -73,6 +84,8 @@ def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tm
         "runtime_layer": "cpython3_11",
         "lower_layers": ["cpython3_11"],
         "launch_module": None,
+        "app_launch_module_hash": None,
+        "app_support_modules": [],
         "packages": [
             {"name": "six", "version": "1.16.0", "wheel": "six-1.16.0-py2.py3-none-any.whl", "sha256": SIX_SHA256}
         ],
@@ -98,23 +111,31 @@ def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tm
 
 
 def test_metadata_comes_from_the_layer_record(kit, tmp_path):
-    """env_name, kind, lower layers, launch module, packages and python come from the tree's record; label and
-    layer_name from the pack config."""
+    """env_name, install target, kind, lower layers, launch and support modules with their hashes, packages and
+    python come from the tree's record; label, layer_name and the lock version, time and hash from the pack config."""
     archive = make_fixture_runtime(tmp_path, "linux_x86_64")
     renamed = archive.rename(tmp_path / f"cpython-3.11.4+custom-{pbs_triple('linux_x86_64')}-install_only.tar.gz")
     runtime = kit.compose_runtime(renamed, tmp_path / "runtime")
-    module = tmp_path / "hello_app.py"
-    module.write_text("print('hi')\n", encoding="utf-8")
+    src = tmp_path / "src"
+    for rel, text in {"hello_app.py": "print('hi')\n", "util.py": "U = 1\n", "helpers/__init__.py": "",
+                      "helpers/sub/x.py": "X = 1\n"}.items():  # fmt: skip
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text, encoding="utf-8")
+    modules = [Module(dest=rel, src=str(src / rel)) for rel in ("hello_app.py", "util.py", "helpers/__init__.py")]
+    modules.append(Module(dest="helpers/sub/x.py", src=str(src / "helpers/sub/x.py")))
     cfg = kit.compose_config(
-        "app-hello", "application", runtime=runtime, lower=["framework-sci", "cpython3_11"],
-        modules=[Module(dest="hello_app.py", src=str(module))], launch_module="hello_app",
+        "app-hello", "application", runtime=runtime, lower=["framework-sci@2", "cpython3_11"], modules=modules,
+        launch_module="hello_app", support_modules=["helpers", "util"], install_target="app-hello@3",
     )  # fmt: skip
     tree = tmp_path / "app-hello"
     tree.mkdir()
     compose(cfg, tree)
     pylock = tmp_path / "pylock.app-hello.toml"
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
-    config = dataclasses.replace(kit.pack_config(pylock, "app-hello"), label="//apps:hello", layer_name="hello")
+    config = dataclasses.replace(
+        kit.pack_config(pylock, "app-hello"), label="//apps:hello", layer_name="hello", lock_version=3,
+        locked_at="2025-01-02T03:04:05Z", requirements_hash="sha256:" + "ab" * 32,
+    )  # fmt: skip
     pack(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, config)
     metadata = read_metadata(tmp_path / "a.json")
     assert metadata["python"] == {
@@ -123,10 +144,21 @@ def test_metadata_comes_from_the_layer_record(kit, tmp_path):
         "runtime_archive": {"file": renamed.name, "sha256": sha256_hex(renamed), "origin": "local"},
     }
     assert (metadata["label"], metadata["layer_name"], metadata["env_name"]) == ("//apps:hello", "hello", "app-hello")
+    assert (metadata["install_target"], metadata["lock_version"]) == ("app-hello@3", 3)
+    assert (metadata["locked_at"], metadata["requirements_hash"]) == ("2025-01-02T03:04:05Z", "sha256:" + "ab" * 32)
     assert (metadata["kind"], metadata["runtime_layer"]) == ("application", "cpython3_11")
-    assert metadata["lower_layers"] == ["framework-sci", "cpython3_11"]
-    assert metadata["launch_module"] == "hello_app"
+    assert metadata["lower_layers"] == ["framework-sci@2", "cpython3_11"]
+    assert metadata["launch_module"] == "hello_app"  # the name; its hash beside it, as venvstacks publishes them
+    assert metadata["app_launch_module_hash"] == kit.file_module_hash(src / "hello_app.py")
+    assert metadata["app_support_modules"] == [
+        {"name": "helpers", "hash": kit.package_module_hash(src / "helpers")},
+        {"name": "util", "hash": kit.file_module_hash(src / "util.py")},
+    ]
     assert metadata["packages"] == []  # a module is not a package
+    out = tmp_path / "extracted"  # the archive's top directory is the install target
+    out.mkdir()
+    top = extract_archive(tmp_path / "a.tar.zst", out, top="app-hello@3")
+    assert (top / "lib/python3.11/site-packages/helpers/sub/x.py").read_text(encoding="utf-8") == "X = 1\n"
 
 
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
@@ -237,7 +269,17 @@ def mutated(doc: dict[str, Any], path: list[str | int], value: Any) -> dict[str,
         (["platform"], "linux_riscv64", "platform"),
         (["label"], "stacks:sci", "label"),
         (["python", "version"], "3.11", "python/version"),
-        (["metadata_version"], 2, "metadata_version"),
+        (["metadata_version"], 1, "metadata_version"),  # the old format is not read as the new one
+        (["install_target"], "framework-sci@", "install_target"),
+        (["install_target"], "framework-sci@2/..", "install_target"),
+        (["env_name"], "framework-sci@2", "env_name"),  # the version belongs to the install target only
+        (["lock_version"], 0, "lock_version"),
+        (["lock_version"], "1", "lock_version"),
+        (["requirements_hash"], "0" * 64, "requirements_hash"),
+        (["app_launch_module_hash"], "sha256-" + "0" * 64, "app_launch_module_hash"),
+        (["app_support_modules"], [{"name": "helpers"}], "app_support_modules/0"),
+        (["app_support_modules"], [{"name": "helpers", "hash": "md5:0"}], "app_support_modules/0/hash"),
+        (["locked_at"], KeyError, "(top)"),
         (["archive", "format"], "rar", "archive/format"),
         (["archive", "size"], -1, "archive/size"),
         (["lock", "file"], "requirements.txt", "lock/file"),
@@ -254,6 +296,12 @@ def test_schema_rejects_bad_documents(good, path, value, where):
     message = str(error.value)
     assert message.startswith("bad.json does not match layer-metadata.schema.json: ")
     assert f"{where}: " in message
+
+
+def test_metadata_version_is_the_schema_const():
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert metadata_version() == schema["properties"]["metadata_version"]["const"] == 2
+    assert {"install_target", "app_launch_module_hash", "app_support_modules"} <= set(schema["required"])
 
 
 def test_write_metadata_refuses_invalid_documents(good, tmp_path):
