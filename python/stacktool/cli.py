@@ -75,10 +75,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stacktool import deploy as deploy_mod
 
     metadata = [Path(m) for m in args.metadata]
-    deploy_dir = deploy_mod.run_directory(args.label, metadata[-1])
+    deploy_dir = Path(args.deploy_dir) if args.deploy_dir else deploy_mod.run_directory(args.label, metadata[-1])
     with deploy_mod.exclusive(deploy_dir):
         layers = deploy_mod.deploy(metadata, deploy_dir, incremental=True)
-    return deploy_mod.exec_layer(layers[-1], args.args[1:] if args.args[:1] == ["--"] else args.args)
+    rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+    return deploy_mod.exec_layer(layers[-1], rest, args.module)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -151,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = verb("run", cmd_run, "deploy (incrementally) and run the top layer")
     p.add_argument("--label", required=True, help="the layer's label: with the workspace, it names the deploy dir")
+    p.add_argument("--deploy-dir", help="deploy here instead (e.g. a test's own directory)")
+    p.add_argument("--module", help="run this module with `python -m` instead of the layer's launch module")
     p.add_argument("--metadata", action="append", required=True)
     p.add_argument("args", nargs=argparse.REMAINDER)
 

@@ -113,9 +113,10 @@ def exclusive(deploy_dir: Path) -> Iterator[None]:
         yield
 
 
-def exec_layer(layer: DeployedLayer, args: list[str]) -> int:
-    """Runs the layer's python (applications: their launch module) with `args`; returns the exit status."""
-    launch = layer.metadata["launch_module"]
+def exec_layer(layer: DeployedLayer, args: list[str], module: str | None = None) -> int:
+    """Runs the layer's python with `args`: `-m module`, else (applications) `-m` their launch module; returns the
+    exit status where the process cannot be replaced."""
+    launch = module or layer.metadata["launch_module"]
     argv = [str(layer.python), *(["-m", launch] if launch else []), *args]
     if os.name == "posix":
         sys.stdout.flush()
