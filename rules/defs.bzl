@@ -26,15 +26,19 @@ load(
     _application_layer_rule = "application_layer_rule",
     _framework_layer_rule = "framework_layer_rule",
     _runtime_layer_rule = "runtime_layer_rule",
+    _test_layer_rule = "test_layer_rule",
 )
 load("//rules/private:layer_test.bzl", _layer_test = "layer_test")
 load("//rules/private:stack_bundle.bzl", _stack_bundle = "stack_bundle")
 load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock", _stack_lock_test = "stack_lock_test")
+load("//rules/private:stack_pytest.bzl", _stack_pytest_test = "stack_pytest_test")
 
 stack_bundle = _stack_bundle
 layer_test = _layer_test
 stack_lock_rule = _stack_lock
 stack_lock_test = _stack_lock_test
+stack_pytest_test = _stack_pytest_test
+test_layer_rule = _test_layer_rule
 
 # The rules behind the layer macros, for tests and tooling: no `<name>_test` target, and `lock`/`pylock` are not
 # filled in from the lock index.
@@ -181,4 +185,40 @@ def stack_lock(name, layers, exclude_newer = "", **kwargs):
         locked = recorded != None,
         tags = kwargs.get("tags", []),
         visibility = kwargs.get("visibility"),
+    )
+
+def stack_pytest(name, app, srcs, requirements = ["pytest"], data = [], **kwargs):
+    """pytest on `srcs` against the deployed stack of `app`: the tests import exactly what ships.
+
+    pytest (and `requirements`) come from a test-only layer over the application, `<name>_layer`, which is locked
+    like any layer (list `:<name>_layer` in the stack_lock's `layers`) and never published with the application.
+    The test runs where the application's own test does (the target platform is the host's, or with
+    `--@rules_venvstacks//platforms:test_foreign_platforms`); failures reach Bazel as JUnit XML.
+
+    Args:
+      name: the test's name.
+      app: the application layer to test.
+      srcs: the test sources (`test_*.py`).
+      requirements: what the tests need beyond the stack (pytest and its plugins).
+      data: files the tests read (conftest.py, fixtures...).
+      **kwargs: the common test attributes (size, tags, args, ...), `module` (another test runner than pytest) and
+        `module_args`. See stack_pytest_test.
+    """
+    _test_layer_rule(
+        name = name + "_layer",
+        app = app,
+        requirements = requirements,
+        tags = ["manual"],
+        **_lock_attrs(name + "_layer", "test")
+    )
+    _stack_pytest_test(
+        name = name,
+        layer = ":" + name + "_layer",
+        srcs = srcs,
+        data = data,
+        target_compatible_with = select({
+            Label("//platforms:layer_tests_can_run"): [],
+            "//conditions:default": [Label("@platforms//:incompatible")],
+        }),
+        **kwargs
     )

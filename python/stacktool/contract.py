@@ -105,7 +105,7 @@ class LayerSpec:
     """One layer as declared in a BUILD file."""
 
     key: str  # "package:name" of the layer's Bazel target
-    kind: str  # "runtime", "framework" or "application"
+    kind: str  # "runtime", "framework", "application" or "test" (a test-only layer over an application)
     env_name: str  # "cpython3_11", "framework-mlx", "app-mlx_app"; deployed as such, or as `<env_name>@<N>`
     python: str  # X.Y, e.g. "3.11"
     python_version: str  # runtime layers: the exact X.Y.Z asked for, or "" (the runtime table's release for X.Y)

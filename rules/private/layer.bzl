@@ -17,7 +17,7 @@ load("//rules:providers.bzl", "LayerInfo", "LockedLayerInfo", "TargetPlatformInf
 load(":labels.bzl", "label_text")
 load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "run_stacktool", "runfiles_path", "stacktool", "stacktool_command")
 
-ENV_NAME_PREFIX = {"application": "app-", "framework": "framework-", "runtime": ""}
+ENV_NAME_PREFIX = {"application": "app-", "framework": "framework-", "runtime": "", "test": "test-"}
 ARCHIVE_FORMATS = ["tar.zst", "tar.gz", "tar.xz", "zip"]
 DEFAULT_LINUX_TARGET = "glibc@2.28"
 DEFAULT_MACOSX_TARGET = "13.0"
@@ -70,9 +70,17 @@ def _c3(ctx, direct):
     return order
 
 def _stack_base(ctx, kind):
-    """(runtime LayerInfo or None, frameworks below in C3 order) after checking the layer graph."""
+    """(runtime LayerInfo or None, frameworks below in C3 order) after checking the layer graph.
+
+    A test layer sits on an application: the application comes first, then what the application sits on.
+    """
     if kind == "runtime":
         return None, []
+    if kind == "test":
+        app = ctx.attr.app[LayerInfo]
+        if app.disabled or app.kind != "application":
+            fail("{}: `app` must be an application layer that is not disabled, {} is not".format(label_text(ctx.label), label_text(ctx.attr.app.label)))
+        return app.runtime, [app] + app.frameworks
     frameworks = [f[LayerInfo] for f in ctx.attr.frameworks]
     for dep, info in zip(ctx.attr.frameworks + ([ctx.attr.runtime] if ctx.attr.runtime else []), frameworks + ([ctx.attr.runtime[LayerInfo]] if ctx.attr.runtime else [])):
         if info.disabled:
@@ -495,6 +503,9 @@ def _runtime_layer_impl(ctx):
 def _framework_layer_impl(ctx):
     return layer_impl(ctx, "framework")
 
+def _test_layer_impl(ctx):
+    return layer_impl(ctx, "test")
+
 def _application_layer_impl(ctx):
     return layer_impl(ctx, "application")
 
@@ -535,6 +546,17 @@ application_layer_rule = rule(
             allow_files = True,
             doc = "Further modules (.py files or package directories) installed beside the launch module.",
         ),
+    },
+    executable = True,
+    toolchains = [TOOLCHAIN_TYPE],
+    provides = [LayerInfo],
+)
+
+test_layer_rule = rule(
+    implementation = _test_layer_impl,
+    doc = "A test-only layer over an application (e.g. pytest): locked like any layer, never published. Use the `stack_pytest` macro.",
+    attrs = COMMON_ATTRS | {
+        "app": attr.label(mandatory = True, providers = [LayerInfo], doc = "The application layer the tests run against."),
     },
     executable = True,
     toolchains = [TOOLCHAIN_TYPE],
