@@ -40,6 +40,8 @@ def main() -> int:
         python=TOOL_PYTHON,
         python_version="",
         requirements=tuple(requirements),
+        requirements_files=(),
+        dependency_groups=(),
         lower=(),
         platforms=exec_platforms(),
         pylock="pylock.stacktool.toml",

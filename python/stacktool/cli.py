@@ -21,7 +21,13 @@ def cmd_lock(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     previous = lock.read_previous_index(out_dir / args.index_name)
     resolver = lock.Resolver(Path(args.uv), Path(sys.executable), tuple(args.uv_args), stack.exclude_newer)
-    files = lock.lock_stack(stack, resolver, previous, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    files = lock.lock_stack(
+        stack,
+        resolver,
+        previous,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        workspace=Path(args.workspace),
+    )
     lock.write_lock_files(out_dir, args.index_name, files, previous)
     for line in lock.changes(previous, json.loads(files["index"])):
         print(f"  {line}")
@@ -96,11 +102,13 @@ def cmd_check_lock(args: argparse.Namespace) -> int:
     from stacktool.digest import sha256_of
 
     problems = list(args.problem)
-    for path, expected in args.pylock:
-        if sha256_of(Path(path)) != expected:
-            problems.append(f"{Path(path).name} was edited after {args.lock} wrote it")
+    for path, expected, name in args.file:
+        if not Path(path).is_file() or sha256_of(Path(path)) != expected:
+            problems.append(f"{name} changed after {args.lock} locked it")
     if not problems:
         print(f"the lock of {args.lock} is current")
+        if args.stamp:
+            Path(args.stamp).write_text("current\n", encoding="utf-8")
         return 0
     print(f"error: the lock of {args.lock} is stale:", file=sys.stderr)
     for problem in problems:
@@ -112,6 +120,22 @@ def cmd_check_lock(args: argparse.Namespace) -> int:
 def cmd_fail(args: argparse.Namespace) -> int:
     print(f"error: {Path(args.message_file).read_text(encoding='utf-8').strip()}", file=sys.stderr)
     return 1
+
+
+def cmd_import_venvstacks(args: argparse.Namespace) -> int:
+    import os
+
+    from stacktool import importer
+
+    workspace = args.workspace or os.environ.get("BUILD_WORKSPACE_DIRECTORY")
+    if not workspace:
+        raise UserError("run it with `bazel run @rules_venvstacks//tools:import_venvstacks -- SPEC` or --workspace")
+    request = importer.Request(Path(args.spec), Path(workspace), args.package, args.default_index)
+    outcome = importer.import_venvstacks(request)
+    for warning in outcome.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("\n".join(importer.report(outcome)))
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--index-name", required=True)
     p.add_argument("--uv", required=True)
+    p.add_argument("--workspace", required=True, help="the workspace root (layers' requirements files are below it)")
     p.add_argument("uv_args", nargs="*", help="extra uv arguments, e.g. --index-url URL or --upgrade")
 
     p = verb("install-wheel", cmd_install_wheel, "install one wheel into a tree of its own")
@@ -164,13 +189,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-import", action="append", default=[], help="a module to import besides the packages'")
     p.add_argument("--skip-import", action="append", default=[], help="a module not to import")
 
-    p = verb("check-lock", cmd_check_lock, "fail when a stack_lock's lock is stale (its test)")
+    p = verb("check-lock", cmd_check_lock, "fail when a lock is stale (stack_lock's test, requirements files)")
     p.add_argument("--lock", required=True)
     p.add_argument("--problem", action="append", default=[], help="a staleness the build already knows")
-    p.add_argument("--pylock", nargs=2, action="append", default=[], metavar=("PATH", "SHA256"))
+    p.add_argument(
+        "--file", nargs=3, action="append", default=[], metavar=("PATH", "SHA256", "NAME"), help="a locked file"
+    )
+    p.add_argument("--stamp", help="write this file when the lock is current (an input of the layer's build)")
 
     p = verb("fail", cmd_fail, "print an error and fail (deferred analysis errors)")
     p.add_argument("--message-file", required=True)
+
+    p = verb("import-venvstacks", cmd_import_venvstacks, "write a Bazel package from a venvstacks.toml (see docs)")
+    p.add_argument("spec", help="the venvstacks.toml (a relative path is relative to where bazel was run)")
+    p.add_argument("--package", help="the Bazel package to write (default: the spec's directory)")
+    p.add_argument("--workspace", help="the workspace root (default: $BUILD_WORKSPACE_DIRECTORY, set by bazel run)")
+    p.add_argument(
+        "--default-index",
+        action="store_true",
+        help="lock against the default index: drop the spec's package index settings with a warning, not refuse them",
+    )
     return parser
 
 

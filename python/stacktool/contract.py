@@ -110,6 +110,8 @@ class LayerSpec:
     python: str  # X.Y, e.g. "3.11"
     python_version: str  # runtime layers: the exact X.Y.Z asked for, or "" (the runtime table's release for X.Y)
     requirements: tuple[str, ...]
+    requirements_files: tuple[str, ...]  # workspace-relative: requirements.in-style files, or pyproject.toml
+    dependency_groups: tuple[str, ...]  # of the pyproject.toml files (PEP 735)
     lower: tuple[str, ...]  # keys of every lower layer, nearest first (frameworks in C3 order), the runtime last
     platforms: tuple[str, ...]
     pylock: str  # the name of its PEP 751 lock file, chosen by the layer rule
@@ -126,15 +128,16 @@ class LayerSpec:
         """The spec as Bazel wrote it; the lock index records it so that the layer rule can tell a stale lock."""
         return json.loads(to_json(self))  # type: ignore[no-any-return]
 
-    def parsed_requirements(self) -> list[Requirement]:
+    def parsed_requirements(self, from_files: tuple[str, ...] = ()) -> list[Requirement]:
+        """Its requirements, and those `from_files` (read from its requirements files), parsed."""
         parsed = []
-        for text in self.requirements:
+        for text in self.requirements + from_files:
             try:
                 parsed.append(Requirement(text))
             except InvalidRequirement as error:
                 raise SpecError(
                     f"{self.label}: requirement {text!r} is not a valid PEP 508 requirement ({error}); "
-                    "fix it in the layer's `requirements`"
+                    "fix it in the layer's `requirements` (or its `requirements_files`)"
                 ) from None
         return parsed
 

@@ -25,9 +25,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from stacktool.contract import LayerSpec, StackSpec
+from stacktool.digest import sha256_of
 from stacktool.errors import UserError
 from stacktool.platforms import Platform
 from stacktool.pylock import LayerLock, LockedPackage, read_uv_lock, render_layer_lock, render_uv_preferences
+from stacktool.requirement_files import read_requirement_files
 from stacktool.wheel_choice import NoWheelError, WheelFile, choose_wheel
 
 INDEX_SCHEMA = Path(__file__).resolve().parent / "schemas" / "lock-index.schema.json"
@@ -47,11 +49,11 @@ class Resolver:
     exclude_newer: str = ""  # uv ignores releases after this time (stack_lock's `exclude_newer`)
 
     def compile(
-        self, layer: LayerSpec, platform: Platform, constraints: list[str], previous: str
+        self, layer: LayerSpec, requirements: tuple[str, ...], platform: Platform, constraints: list[str], previous: str
     ) -> list[LockedPackage]:
         with tempfile.TemporaryDirectory(prefix="venvstacks-lock-") as tmp:
             work = Path(tmp)
-            (work / "requirements.in").write_text("".join(r + "\n" for r in layer.requirements), encoding="utf-8")
+            (work / "requirements.in").write_text("".join(r + "\n" for r in requirements), encoding="utf-8")
             (work / "constraints.txt").write_text("".join(c + "\n" for c in constraints), encoding="utf-8")
             output = work / "pylock.layer.toml"
             if previous:
@@ -77,11 +79,13 @@ class Resolver:
             return read_uv_lock(output, platform, layer.python)
 
 
-def _check_lower_pins(layer: LayerSpec, platform: Platform, pins: dict[str, tuple[str, str]]) -> None:
+def _check_lower_pins(
+    layer: LayerSpec, from_files: tuple[str, ...], platform: Platform, pins: dict[str, tuple[str, str]]
+) -> None:
     """A requirement of this layer that contradicts a version a lower layer pinned is the user's to fix."""
     environment = platform.marker_environment(layer.python)
     requirement: Requirement
-    for requirement in layer.parsed_requirements():
+    for requirement in layer.parsed_requirements(from_files):
         name = canonicalize_name(requirement.name)
         if name not in pins or (requirement.marker and not requirement.marker.evaluate(environment)):
             continue
@@ -195,9 +199,10 @@ def lock_stack(
     previous_index: dict[str, Any],
     now: datetime | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    workspace: Path | None = None,
 ) -> dict[str, str]:
     """Locks every layer; returns file name -> content for the lock files and the index. `progress` hears what is
-    being resolved (uv runs quietly)."""
+    being resolved (uv runs quietly); `workspace` is where the layers' requirements files are."""
     # Per layer and platform: canonical name -> (version, env name of the layer that installs it).
     provided: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
     files: dict[str, str] = {}
@@ -214,14 +219,20 @@ def lock_stack(
         target = layer.target()
         provided[layer.key] = {}
         chosen: dict[str, list[tuple[str, str, WheelFile]]] = {}
+        from_files = tuple(
+            read_requirement_files(workspace or Path.cwd(), layer.requirements_files, layer.dependency_groups)
+        )
+        requirements = layer.requirements + from_files
         for platform in platforms:
             progress(f"[{number}/{len(stack.layers)}] resolving {layer.label} for {platform.name}")
             pins = _lower_pins(layer, platform, provided)
-            _check_lower_pins(layer, platform, pins)
+            _check_lower_pins(layer, from_files, platform, pins)
             constraints = sorted(f"{name}=={version}" for name, (version, _) in pins.items())
             resolved = (
-                resolver.compile(layer, platform, constraints, _previous_choice(previous_index, layer, platform))
-                if layer.requirements
+                resolver.compile(
+                    layer, requirements, platform, constraints, _previous_choice(previous_index, layer, platform)
+                )
+                if requirements
                 else []
             )
             own = []
@@ -244,7 +255,11 @@ def lock_stack(
         files[layer.pylock] = render_layer_lock(lock)
         lower_targets = [index["layers"][key]["install_target"] for key in layer.lower]
         previous = previous_layers.get(layer.key, {})
-        index["layers"][layer.key] = _layer_entry(layer, files[layer.pylock], lock, lower_targets, previous, locked_at)
+        entry = _layer_entry(layer, files[layer.pylock], lock, lower_targets, previous, locked_at)
+        entry["requirements_files"] = {
+            name: sha256_of((workspace or Path.cwd()) / name) for name in layer.requirements_files
+        }
+        index["layers"][layer.key] = entry
     try:
         jsonschema.validate(index, index_schema())
     except jsonschema.ValidationError as error:  # what Bazel handed over did not fit: report, don't trace back

@@ -10,7 +10,7 @@ def _hub_repo_impl(rctx):
         layer = layers[key]
         name = "layer_{}".format(index)
         names[key] = name
-        common = {k: layer[k] for k in ("inputs", "install_target", "lock_label", "lock_version", "locked_at", "pylock_sha256", "requirements_hash")}
+        common = {k: layer[k] for k in ("inputs", "install_target", "lock_label", "lock_version", "locked_at", "pylock_sha256", "requirements_files", "requirements_hash")}
 
         # One locked_layer per platform the lock covers, one without a platform for the others, and the layer's
         # target choosing between them: the layer rule sees the lock of the platform it is built for.

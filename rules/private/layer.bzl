@@ -163,8 +163,16 @@ def _spec(ctx, kind, runtime, frameworks):
         "python": python,
         "python_version": python_version,
         "requirements": ctx.attr.requirements,
+        "requirements_files": [_workspace_path(ctx, f) for f in ctx.files.requirements_files],
+        "dependency_groups": ctx.attr.dependency_groups,
         "versioned": ctx.attr.versioned,
     }
+
+def _workspace_path(ctx, file):
+    """A requirements file's path in the workspace, where the lock target reads it."""
+    if not file.is_source or file.owner.workspace_name:
+        fail("{}: requirements file {} must be a source file of this workspace (the lock target reads it there)".format(label_text(ctx.label), label_text(file.owner)))
+    return file.short_path
 
 def _platform_problem(spec, platform):
     """Why this layer is not built for the target platform, or None."""
@@ -289,6 +297,19 @@ def _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_t
         inputs += [runtime.runtime_record, runtime.venv_files]
     return config, inputs
 
+def _requirement_files_check(ctx, spec, locked):
+    """[a stamp] that exists only while the layer's requirements files are as they were locked, or []."""
+    if not ctx.files.requirements_files:
+        return []
+    stamp = ctx.actions.declare_file(ctx.label.name + ".layer/requirements_files.ok")
+    args = ctx.actions.args()
+    args.add("--lock", locked.lock_label)
+    args.add("--stamp", stamp)
+    for f, path in zip(ctx.files.requirements_files, spec["requirements_files"]):
+        args.add_all("--file", [f, locked.requirements_files.get(path, "unlocked"), path])
+    run_stacktool(ctx, "check-lock", args, ctx.files.requirements_files, [stamp], "VenvstacksLockCheck", "Checking the requirements files of %{label}")
+    return [stamp]
+
 def _pack_config(ctx, spec, locked):
     """The PackConfig (python/stacktool/contract.py)."""
     return {
@@ -319,6 +340,7 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_targ
         args.add("--runtime-record", runtime_record)
         args.add("--venv-files", venv_files.path)
         compose_outputs += [runtime_record, venv_files]
+    inputs += _requirement_files_check(ctx, spec, locked)
     run_stacktool(ctx, "compose", args, [compose_config] + inputs, compose_outputs, "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
 
     pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
@@ -346,6 +368,16 @@ def _run_script(ctx, layer_info):
     ]), is_executable = True)
     return script
 
+def _locked_files(ctx, spec, locked):
+    """(file, sha256 when locked, workspace path) of the files the lock covers: the pylock file, requirements files."""
+    if not locked or not ctx.files.pylock:
+        return []
+    pylock = ctx.files.pylock[0]
+    return [struct(file = pylock, sha256 = locked.pylock_sha256, path = pylock.short_path)] + [
+        struct(file = f, sha256 = locked.requirements_files.get(path, "unlocked"), path = path)
+        for f, path in zip(ctx.files.requirements_files, spec["requirements_files"])
+    ]
+
 def _disabled_layer(ctx, kind):
     """A layer with `platforms = []`: never locked or built; a layer over it is an error naming it."""
     script = ctx.actions.declare_file(ctx.label.name)
@@ -366,8 +398,7 @@ _LAYER_FIELDS = [
     "frameworks",
     "lower",
     "lock_problem",
-    "pylock",
-    "pylock_sha256",
+    "locked_files",
     "runtime_record",
     "venv_files",
     "tree",
@@ -423,8 +454,7 @@ def layer_impl(ctx, kind):
         frameworks = frameworks,
         lower = lower,
         lock_problem = lock_problem,
-        pylock = ctx.files.pylock[0] if ctx.files.pylock else None,
-        pylock_sha256 = locked.pylock_sha256 if locked else None,
+        locked_files = _locked_files(ctx, spec, locked),
         runtime_record = runtime_record,
         venv_files = venv_files,
         tree = tree,
@@ -477,8 +507,15 @@ COMMON_ATTRS = {
         allow_files = [".toml"],
         doc = "The layer's pylock.<env_name>.toml (set by the layer macros; empty until locked).",
     ),
+    "dependency_groups": attr.string_list(
+        doc = "Dependency groups (PEP 735) of the pyproject.toml files in `requirements_files` to add to the requirements.",
+    ),
     "requirements": attr.string_list(
         doc = "PEP 508 requirements of the layer. Packages that lower layers provide are not installed again.",
+    ),
+    "requirements_files": attr.label_list(
+        allow_files = [".in", ".txt", ".toml"],
+        doc = "More requirements, from files of this workspace: `requirements.in`-style files (requirements, and `-r` includes listed here too) or a pyproject.toml (`[project] dependencies` and the `dependency_groups`). The lock records each file's sha256; building the layer after a file changed fails naming the lock target to run.",
     ),
     "versioned": attr.bool(
         doc = "Deploy the layer as `<env_name>@<lock version>`: the lock bumps the version whenever what the layer installs, its spec or the versions of its lower layers change, so old and new versions deploy side by side (venvstacks' `versioned`).",

@@ -41,7 +41,7 @@ def _stack_lock_impl(ctx):
         "set -euo pipefail",
         RUNFILES_PRELUDE,
         'if [[ -z "${BUILD_WORKSPACE_DIRECTORY:-}" ]]; then echo "run this with: bazel run ' + str(ctx.label).lstrip("@") + '" >&2; exit 2; fi',
-        'exec {tool} lock --spec "$runfiles/{spec}" --uv "$runfiles/{uv}" --index-name {index} --out-dir "$BUILD_WORKSPACE_DIRECTORY/{package}" -- "$@"'.format(
+        'exec {tool} lock --spec "$runfiles/{spec}" --uv "$runfiles/{uv}" --index-name {index} --workspace "$BUILD_WORKSPACE_DIRECTORY" --out-dir "$BUILD_WORKSPACE_DIRECTORY/{package}" -- "$@"'.format(
             tool = stacktool_command(ctx),
             spec = runfiles_path(ctx, spec),
             uv = runfiles_path(ctx, tool.uv),
@@ -82,10 +82,10 @@ def _stack_lock_test_impl(ctx):
         problems.append("{} has not written its index yet".format(lock))
     elif ctx.attr.exclude_newer != ctx.attr.recorded_exclude_newer:
         problems.append("exclude_newer is {} but the index was written with {}".format(repr(ctx.attr.exclude_newer), repr(ctx.attr.recorded_exclude_newer)))
-    pylocks = [layer for layer in _locked_layers(ctx) if layer.pylock and not layer.lock_problem]
+    locked = [f for layer in _locked_layers(ctx) if not layer.lock_problem for f in layer.locked_files]
     args = " ".join(["--problem {}".format(_shell_quote(p)) for p in problems] + [
-        '--pylock "$runfiles/{}" {}'.format(runfiles_path(ctx, layer.pylock), layer.pylock_sha256)
-        for layer in pylocks
+        '--file "$runfiles/{}" {} {}'.format(runfiles_path(ctx, f.file), f.sha256, _shell_quote(f.path))
+        for f in locked
     ])
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(script, "\n".join([
@@ -96,7 +96,7 @@ def _stack_lock_test_impl(ctx):
         "exec {} check-lock --lock {} {}".format(stacktool_command(ctx), _shell_quote(lock), args),
         "",
     ]), is_executable = True)
-    runfiles = ctx.runfiles(files = [layer.pylock for layer in pylocks], transitive_files = stacktool(ctx).files)
+    runfiles = ctx.runfiles(files = [f.file for f in locked], transitive_files = stacktool(ctx).files)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
 
 def _shell_quote(text):
@@ -104,7 +104,7 @@ def _shell_quote(text):
 
 stack_lock_test = rule(
     implementation = _stack_lock_test_impl,
-    doc = "Fails while the lock of a stack_lock target is stale (a layer's spec or pylock file changed, or the lock's settings), naming the command that fixes it. The `stack_lock` macro declares it as `<name>_test`.",
+    doc = "Fails while the lock of a stack_lock target is stale (a layer's spec, pylock file or requirements files changed, or the lock's settings), naming the command that fixes it. The `stack_lock` macro declares it as `<name>_test`.",
     attrs = {
         "exclude_newer": attr.string(doc = "The stack_lock's `exclude_newer`."),
         "layers": _LAYERS,

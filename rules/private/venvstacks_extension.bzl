@@ -135,6 +135,7 @@ def _venvstacks_impl(mctx):
             "locked_at": entry["locked_at"],
             "platforms": platforms,
             "pylock_sha256": entry["pylock_sha256"],
+            "requirements_files": entry["requirements_files"],
             "requirements_hash": entry["requirements_hash"],
         }
 
