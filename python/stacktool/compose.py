@@ -162,10 +162,15 @@ def _runtime_source(config: ComposeConfig, archive: Path) -> RuntimeSource:
         return read_json(RuntimeSource, Path(config.runtime_source))
     named = re.match(r"cpython-(\d+\.\d+\.\d+)", archive.name)
     version = config.python_version or (named[1] if named else "")
-    if not version.startswith(config.python + "."):
+    if not version:
         raise ComposeError(
             f"{config.env_name}: cannot tell which CPython {config.python}.Z {archive.name} ({config.runtime_origin}) "
             f'holds; give the layer the exact version, e.g. python = "{config.python}.0"'
+        )
+    if not version.startswith(config.python + "."):
+        raise ComposeError(
+            f"{config.env_name}: {archive.name} ({config.runtime_origin}) holds CPython {version}, but the layer "
+            f"asks for {config.python}; give it an archive of CPython {config.python}"
         )
     return RuntimeSource(
         file=archive.name, origin=str(config.runtime_origin), python_version=version, sha256=sha256_of(archive)

@@ -53,7 +53,8 @@ class Outcome:
 
 
 def import_venvstacks(request: Request) -> Outcome:
-    spec, workspace = request.spec.absolute(), request.workspace.absolute()
+    spec = request.spec.absolute().parent.resolve() / request.spec.name  # as the workspace: symlinks resolved
+    workspace = request.workspace.resolve()
     package = _package(request.package, spec, workspace)
     stack, warnings = read_spec(spec, request.default_index)
     outcome = Outcome(package, warnings + runtime_warnings(stack))
@@ -70,7 +71,7 @@ def import_venvstacks(request: Request) -> Outcome:
         raise SpecRefused(refusal(errors))
     block = render_block(targets, _command(spec, workspace, package, request.default_index))
     plan[build_path] = merge_build(old_build, shown, block).encode()
-    if any(t.rule == "stack_lock" for t in targets):
+    if any(not layer.disabled for layer in stack.layers):  # a lock (generated or kept outside the block)
         _plan_module(workspace / "MODULE.bazel", package, plan, outcome)
     _apply(plan, workspace, outcome)
     return outcome
@@ -135,7 +136,11 @@ def _targets(
         for name in [target.name, *extra]:
             if name in made or (name in defined and name != target.name):
                 origin = made.get(name, "a target outside the generated block")
-                errors.append(f"{target.rule} {target.name!r} would make target :{name}, as {origin} does; rename one")
+                errors.append(
+                    f"{stack.spec.name}: {target.rule} {target.name!r} would make target :{name}, as {origin} does; "
+                    "rename the layer"
+                )
+                break
             made[name] = f"{target.rule} {target.name!r}"
     return targets
 

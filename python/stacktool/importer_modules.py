@@ -76,6 +76,9 @@ def _module(spec_dir: Path, text: str, where: str, key: str, error: Report) -> M
         error(where, f"{shown} cannot be imported: {name!r} is not a Python module name; rename it")
         return None
     normal = os.path.normpath(text)
+    if normal == "." or spec_dir.resolve().is_relative_to(source.resolve()):
+        error(where, f"{shown} is the spec's own directory (or holds it); point it at the module itself")
+        return None
     inside = not os.path.isabs(normal) and normal.split(os.sep)[0] != ".."
     dest = Path(normal).as_posix() if inside else source.name
     return ModuleRef(text, source, name, is_package, dest)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stacktool.errors import UserError
-from stacktool.importer_layers import Layer
+from stacktool.importer_graph import Layer
 from stacktool.importer_modules import ModuleRef
 
 BEGIN = "# BEGIN venvstacks import"
@@ -50,8 +50,13 @@ def starlark(value: Any, indent: str = "    ") -> str:
 def render_target(target: Target) -> str:
     lines = [f"{target.rule}(", f"    name = {starlark(target.name)},"]
     if "srcs" in target.attrs:  # a filegroup of a package directory
-        lines += ["    srcs = glob(", f"        [{starlark(target.attrs['srcs'])}],"]
-        lines += ['        exclude = ["**/__pycache__/**", "**/*.pyc"],', "    ),"]
+        excluded = starlark(["**/__pycache__/**", "**/*.pyc"], indent="        ")
+        lines += [
+            "    srcs = glob(",
+            f"        [{starlark(target.attrs['srcs'])}],",
+            f"        exclude = {excluded},",
+            "    ),",
+        ]
     lines += [f"    {key} = {starlark(target.attrs[key])}," for key in sorted(target.attrs) if key != "srcs"]
     return "\n".join([*lines, ")"])
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from stacktool.errors import UserError
-from stacktool.importer_layers import Layer, Problems, convert_layer, index_key
+from stacktool.importer_graph import Layer, Problems
+from stacktool.importer_layers import convert_layer, index_key
 
 KINDS = {"runtimes": "runtime", "frameworks": "framework", "applications": "application"}
 # uv settings ([tool.uv], venvstacks.uv.toml) that choose where packages come from (rules_venvstacks issue #11).
@@ -56,7 +57,6 @@ def read_spec(spec: Path, default_index: bool = False) -> tuple[Stack, list[str]
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SpecRefused(f"{spec} is not a valid TOML file ({error}); fix it first") from None
     problems = Problems(spec.name, default_index)
-    exclude_newer = _tool_config(data, spec, problems)
     layers: dict[str, Layer] = {}
     for table, kind in KINDS.items():
         entries = data.get(table, [])
@@ -67,6 +67,7 @@ def read_spec(spec: Path, default_index: bool = False) -> tuple[Stack, list[str]
             layer = convert_layer(kind, table, number, raw, layers, problems, spec.parent)
             if layer is not None:
                 layers[layer.name] = layer
+    exclude_newer = _tool_config(data, spec, problems)
     for key in data:
         if key not in KINDS and key != "tool":
             problems.warn(f"top-level key {key!r}", "ignored (venvstacks ignores it too); remove it")

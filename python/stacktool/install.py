@@ -78,7 +78,7 @@ class TolerantWheelFile(WheelFile):
             return text
         rows = io.StringIO()
         writer = csv.writer(rows, lineterminator="\n")
-        for line in text.splitlines():
+        for line in filter(None, text.splitlines()):
             try:
                 ((path, digest, size),) = parse_record_file([line])
             except InvalidRecordEntry:

@@ -72,6 +72,23 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return found
 
 
+MLX_WHEEL = "mlx-0.29.0-cp311-cp311-manylinux_2_35_x86_64.whl"
+
+
+@pytest.fixture(scope="session")
+def mlx_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MLX 0.29.0's real Linux wheel, whose RECORD lists its extension module's hash without `sha256=`."""
+    out = tmp_path_factory.mktemp("mlx-wheel")
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+        "--platform", "manylinux_2_35_x86_64", "--python-version", "3.11", "-d", str(out), "mlx==0.29.0",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"pip download failed (is PyPI reachable?):\n{result.stderr}"
+    assert (out / MLX_WHEEL).is_file(), f"expected {MLX_WHEEL} in {sorted(p.name for p in out.iterdir())}"
+    return out / MLX_WHEEL
+
+
 @pytest.fixture(scope="session")
 def posix_trees(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each wheel installed into its own tree with the POSIX layer layout (as the install-wheel action does).

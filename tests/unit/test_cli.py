@@ -155,7 +155,8 @@ def lock_spec(tmp_path: Path, requirements: list[str], exclude_newer: str = "") 
     """The spec file rules/private/stack_lock.bzl writes, for a stack of one runtime layer."""
     layer = {
         "key": "stacks:cpython3_11", "kind": "runtime", "env_name": "cpython3_11", "python": "3.11",
-        "python_version": "", "requirements": requirements, "lower": [], "platforms": ["linux_x86_64"],
+        "python_version": "", "requirements": requirements, "requirements_files": [], "dependency_groups": [],
+        "lower": [], "platforms": ["linux_x86_64"],
         "pylock": "pylock.cpython3_11.toml", "linux_target": "glibc@2.28", "macosx_target": "14.0", "versioned": False,
     }  # fmt: skip
     spec = tmp_path / "lock.spec.json"
@@ -167,7 +168,16 @@ def lock_spec(tmp_path: Path, requirements: list[str], exclude_newer: str = "") 
 def test_lock_verb_with_uv_arguments_and_previous_index(uv, tmp_path, capsys):
     out = tmp_path / "stacks"
     out.mkdir()
-    common = ["--out-dir", str(out), "--index-name", "venvstacks_lock.json", "--uv", str(uv)]
+    common = [
+        "--out-dir",
+        str(out),
+        "--index-name",
+        "venvstacks_lock.json",
+        "--workspace",
+        str(tmp_path),
+        "--uv",
+        str(uv),
+    ]
     spec = lock_spec(tmp_path, ["packaging<25"])
     # as `bazel run //stacks:lock -- --exclude-newer ...` passes it (the script always puts `--` first)
     assert main(["lock", "--spec", str(spec), *common, "--", "--exclude-newer", "2024-06-01T00:00:00Z"]) == 0
@@ -188,7 +198,17 @@ def test_lock_verb_with_uv_arguments_and_previous_index(uv, tmp_path, capsys):
 def test_lock_verb_user_errors(uv, tmp_path, capsys):
     out = tmp_path / "stacks"
     out.mkdir()
-    common = ["--out-dir", str(out), "--index-name", "venvstacks_lock.json", "--uv", str(uv), "--"]
+    common = [
+        "--out-dir",
+        str(out),
+        "--index-name",
+        "venvstacks_lock.json",
+        "--workspace",
+        str(tmp_path),
+        "--uv",
+        str(uv),
+        "--",
+    ]
     progress = "[1/1] resolving //stacks:cpython3_11 for linux_x86_64\n"
     assert main(["lock", "--spec", str(lock_spec(tmp_path, ["six=="])), *common]) == 1
     assert capsys.readouterr().err.startswith(progress + "error: //stacks:cpython3_11: requirement 'six=='")
@@ -210,7 +230,17 @@ def test_lock_verb_passes_the_stack_exclude_newer_to_uv_and_records_it(uv, tmp_p
     out = tmp_path / "stacks"
     out.mkdir()
     spec = lock_spec(tmp_path, ["six"], exclude_newer="2021-06-01")
-    args = ["--out-dir", str(out), "--index-name", "venvstacks_lock.json", "--uv", str(uv), "--"]
+    args = [
+        "--out-dir",
+        str(out),
+        "--index-name",
+        "venvstacks_lock.json",
+        "--workspace",
+        str(tmp_path),
+        "--uv",
+        str(uv),
+        "--",
+    ]
     assert main(["lock", "--spec", str(spec), *args]) == 0
     assert capsys.readouterr().out == f"  cpython3_11: 1 package; +six 1.16.0\nlocked 1 layers into {out}\n"
     lock = tomllib.loads((out / "pylock.cpython3_11.toml").read_text(encoding="utf-8"))
@@ -237,11 +267,12 @@ def check_lock(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_check_lock_verb(tmp_path, capsys):
-    """What stack_lock_test runs: the problems the build found, and each pylock file against its locked sha256."""
+    """What stack_lock_test runs (and the check of a layer's requirements files): the problems the build found, and
+    each locked file (pylock, requirements files) against its sha256 when locked."""
     pylocks = {name: tmp_path / f"pylock.{name}.toml" for name in ("cpython3_11", "framework-sci")}
     for name, path in pylocks.items():
         path.write_text(f'lock-version = "1.0"\n# {name}\n', encoding="utf-8")
-    current = [arg for path in pylocks.values() for arg in ("--pylock", str(path), sha256_hex(path))]
+    current = [arg for p in pylocks.values() for arg in ("--file", str(p), sha256_hex(p), f"stacks/{p.name}")]
     assert check_lock(capsys, *current) == (0, "the lock of //stacks:lock is current\n", "")
     assert check_lock(capsys) == (0, "the lock of //stacks:lock is current\n", "")  # nothing locked to check
 
@@ -259,7 +290,7 @@ def test_check_lock_verb(tmp_path, capsys):
     assert (code, out) == (1, "")
     assert err.splitlines() == [
         "error: the lock of //stacks:lock is stale:",
-        "  - pylock.framework-sci.toml was edited after //stacks:lock wrote it",
+        "  - stacks/pylock.framework-sci.toml changed after //stacks:lock locked it",
         "run `bazel run //stacks:lock` and commit what it writes",
     ]
 
@@ -269,7 +300,7 @@ def test_check_lock_verb(tmp_path, capsys):
     assert err.splitlines()[1:4] == [
         "  - exclude_newer is '2025-01-01' but the index was written with ''",
         f"  - {stale}",
-        "  - pylock.framework-sci.toml was edited after //stacks:lock wrote it",
+        "  - stacks/pylock.framework-sci.toml changed after //stacks:lock locked it",
     ]
 
 
@@ -377,9 +408,9 @@ def test_run_directory_is_keyed_by_workspace_label_and_platform(published_stack,
         ["compose", "--config", "x.json", "--out", "o"],  # --symlinks is required
         ["pack", "--tree", "t", "--archive", "a", "--metadata", "m", "--pylock", "p", "--config", "c"],  # --symlinks
         ["run", "--metadata", "m.json", "--", "x"],  # --label is required
-        ["run", "--label", "//apps:hello", "--deploy-dir", "d", "--metadata", "m.json"],  # no --deploy-dir any more
+        ["run", "--label", "//apps:hello", "--deploy-dir", "d"],  # --metadata is required
         ["check-lock"],  # --lock is required
-        ["check-lock", "--lock", "//stacks:lock", "--pylock", "pylock.x.toml"],  # --pylock PATH SHA256
+        ["check-lock", "--lock", "//stacks:lock", "--file", "pylock.x.toml", "0" * 64],  # --file PATH SHA256 NAME
     ],
 )
 def test_bad_command_lines_exit_2(argv, capsys):

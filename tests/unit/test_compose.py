@@ -638,3 +638,69 @@ def test_recorded_symlinks_list_every_symlink_of_the_tree(tmp_path):
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "dir_link").symlink_to("../bin")
     assert recorded_symlinks(tmp_path) == {"bin/python3": "python", "lib/dir_link": "../bin"}
+
+
+# --------------------------------------------------------------------------------------------------
+# a runtime archive the user gave as a label: no runtime repository's record, its version from the layer or the name
+
+ORIGIN = "//stacks:my_runtime"
+
+
+def label_runtime(kit, archive: Path, python_version: str, tmp_path: Path) -> tuple[RuntimeRecord, LayerRecord]:
+    """Composes a runtime layer from `archive` as rules/private/layer.bzl configures one given as a label."""
+    config = kit.compose_config(
+        "cpython3_11", "runtime", runtime_archive=archive, runtime_source_file=tmp_path / "unused.json"
+    )
+    config = dataclasses.replace(config, runtime_source=None, runtime_origin=ORIGIN, python_version=python_version)
+    out, venv_files = tmp_path / "cpython3_11", tmp_path / "venv_files"
+    out.mkdir()
+    venv_files.mkdir()
+    published = compose(config, out, venv_files)
+    return published, record_of(out)
+
+
+def renamed_fixture(tmp_path: Path, name: str) -> Path:
+    """The Linux fixture runtime archive under another file name."""
+    archive = tmp_path / "archives" / name
+    archive.parent.mkdir()
+    make_fixture_runtime(tmp_path, "linux_x86_64").rename(archive)
+    return archive
+
+
+@pytest.mark.parametrize(
+    ("name", "python_version", "expected"),
+    [
+        ("cpython-3.11.9+20240726-x86_64-unknown-linux-gnu-install_only.tar.gz", "", "3.11.9"),
+        ("cpython-3.11.9+20240726-x86_64-unknown-linux-gnu-install_only.tar.gz", "3.11.4", "3.11.4"),
+        ("my_python.tar.gz", "3.11.5", "3.11.5"),
+    ],
+    ids=["version-from-file-name", "exact-version-over-file-name", "exact-version"],
+)
+def test_runtime_archive_given_as_a_label(kit, tmp_path, name, python_version, expected):
+    archive = renamed_fixture(tmp_path, name)
+    published, record = label_runtime(kit, archive, python_version, tmp_path)
+    source = RuntimeSource(file=name, origin=ORIGIN, python_version=expected, sha256=sha256_hex(archive))
+    assert published.source == source
+    assert record.runtime_source == source
+    assert published.interpreter == "bin/python3.11"
+
+
+def test_runtime_archive_given_as_a_label_without_a_version_is_refused(kit, tmp_path):
+    archive = renamed_fixture(tmp_path, "my_python.tar.gz")
+    with pytest.raises(ComposeError) as error:
+        label_runtime(kit, archive, "", tmp_path)
+    assert str(error.value) == (
+        f"cpython3_11: cannot tell which CPython 3.11.Z my_python.tar.gz ({ORIGIN}) holds; give the layer the exact "
+        'version, e.g. python = "3.11.0"'
+    )
+
+
+def test_runtime_archive_of_another_minor_version_is_refused(kit, tmp_path):
+    name = "cpython-3.12.1+20240726-x86_64-unknown-linux-gnu-install_only.tar.gz"
+    archive = renamed_fixture(tmp_path, name)
+    with pytest.raises(ComposeError) as error:
+        label_runtime(kit, archive, "", tmp_path)
+    assert str(error.value) == (
+        f"cpython3_11: {name} ({ORIGIN}) holds CPython 3.12.1, but the layer asks for 3.11; give it an archive of "
+        "CPython 3.11"
+    )

@@ -42,6 +42,8 @@ def layer(key: str, kind: str, env_name: str, lower: list[str], **extra: Any) ->
         "linux_target": extra.pop("linux_target", "glibc@2.28"),
         "macosx_target": extra.pop("macosx_target", "14.0"),
         "python_version": extra.pop("python_version", ""),
+        "requirements_files": extra.pop("requirements_files", []),
+        "dependency_groups": extra.pop("dependency_groups", []),
         "versioned": extra.pop("versioned", False),
     }
 

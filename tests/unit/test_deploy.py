@@ -456,3 +456,100 @@ def test_versioned_layers_deploy_side_by_side_as_their_install_targets(
     with pytest.raises(DeployError) as error:
         deploy(copies, tmp_path / "elsewhere")
     assert str(error.value) == "framework-sci@1 needs runtime layer cpython3_11"
+
+
+# --------------------------------------------------------------------------------------------------
+# check: extra and skipped imports, optional dependencies no layer installs
+
+
+def test_check_imports_extra_modules_and_not_skipped_ones(deployed, capsys):
+    _, layers = deployed
+    failures = check(
+        layers, [], extra_imports=["json.decoder", "no_such_module"], skip_imports=["six", "no_such_module"]
+    )
+    assert failures == []
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("import ")] == ["import json.decoder: ok"]
+    assert not [line for line in lines if line.startswith("note:")]
+    assert "python -m hello_app: exit 0" in lines
+
+
+def test_check_fails_for_an_extra_import_that_is_missing_itself(deployed, capsys):
+    """A module asked for that does not exist is a failure, not an optional dependency."""
+    _, layers = deployed
+    failures = check(layers, [], extra_imports=["no_such_module", "json.no_such_part"])
+    assert [failure.splitlines()[0] for failure in failures] == [
+        "import json.no_such_part in app-hello:",
+        "import no_such_module in app-hello:",
+    ]
+    assert "ModuleNotFoundError: No module named 'json.no_such_part'" in failures[0]
+    assert "ModuleNotFoundError: No module named 'no_such_module'" in failures[1]
+    out = capsys.readouterr().out
+    assert "import no_such_module: FAILED" in out
+    assert "import json.no_such_part: FAILED" in out
+    assert "note:" not in out
+
+
+# A distribution of top-level modules: one needs a module no layer installs (an optional dependency), the others fail
+# for a module the stack provides (a broken stack) or for another ImportError.
+OPTIONAL_TREE = {
+    "optional_thing.py": b"import not_installed_anywhere\n",
+    "broken_thing.py": b"import opt_helpers.not_there\n",
+    "raising_thing.py": b"from json import not_there\n",  # an ImportError naming json, which no layer provides
+    "opt_helpers/__init__.py": b"",
+}
+
+
+@pytest.fixture(scope="module")
+def optional_stack(published_runtime, kit, wheels, posix_trees, tmp_path_factory) -> list[DeployedLayer]:
+    """The runtime and a framework with six and OPTIONAL_TREE, deployed."""
+    work = tmp_path_factory.mktemp("optional-stack")
+    tree = work / "opt-tree"
+    files = {f"{SITE}/{name}": data for name, data in OPTIONAL_TREE.items()}
+    record = "".join(f"{name},,\n" for name in [*OPTIONAL_TREE, "opt_things-1.0.dist-info/RECORD"])
+    files[f"{SITE}/opt_things-1.0.dist-info/RECORD"] = record.encode()
+    for relative, data in files.items():
+        (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tree / relative).write_bytes(data)
+    opt = Wheel(name="opt-things", version="1.0", filename="opt_things-1.0-py3-none-any.whl", sha256="0" * 64,
+                tree=str(tree))  # fmt: skip
+    six = kit.wheel(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
+    runtime_metadata, runtime = published_runtime
+    publish = work / "published"
+    publish.mkdir()
+    config = kit.compose_config("framework-opt", "framework", runtime=runtime, wheels=[six, opt])
+    metadata, _ = kit.build_and_pack(config, work / "build", publish)
+    return deploy([runtime_metadata, metadata], work / "deployed")
+
+
+def test_check_notes_a_missing_optional_dependency_and_fails_a_broken_stack(optional_stack, capsys):
+    layers = optional_stack
+    assert [p.import_names for p in layers[1].record.packages] == [
+        ("six",),
+        ("broken_thing", "opt_helpers", "optional_thing", "raising_thing"),
+    ]
+    failures = check(layers, [])
+    assert capsys.readouterr().out.splitlines() == [
+        "import broken_thing: FAILED",
+        "import opt_helpers: ok",
+        "import optional_thing: skipped",
+        "import raising_thing: FAILED",
+        "import six: ok",
+        "note: optional_thing needs not_installed_anywhere, which no layer installs (an optional dependency): "
+        "not checked",
+    ]
+    assert [failure.splitlines()[0] for failure in failures] == [
+        "import broken_thing in framework-opt:",  # opt_helpers is the stack's: its missing part is a broken stack
+        "import raising_thing in framework-opt:",  # an ImportError that is no missing module
+    ]
+    assert "ModuleNotFoundError: No module named 'opt_helpers.not_there'" in failures[0]
+    assert "ImportError: cannot import name 'not_there' from 'json'" in failures[1]
+
+
+def test_check_with_only_a_missing_optional_dependency_passes(optional_stack, capsys):
+    failures = check(optional_stack, [], skip_imports=["broken_thing", "raising_thing"])
+    assert failures == []
+    lines = capsys.readouterr().out.splitlines()
+    assert "import optional_thing: skipped" in lines
+    assert any(line.startswith("note: optional_thing needs not_installed_anywhere") for line in lines)
+    assert not [line for line in lines if "broken_thing" in line or "raising_thing" in line]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -12,8 +15,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from runtime_fixtures import PE, make_fixture_runtime
 from stacktool.archive import ArchiveError
-from stacktool.install import POSIX_SCRIPT_HEADER, InstallError, install_wheel, unpack_runtime
+from stacktool.install import (
+    POSIX_SCRIPT_HEADER,
+    InstallError,
+    install_wheel,
+    strip_installer_tooling,
+    unpack_runtime,
+)
 from stacktool.layout import Layout
 
 POSIX = Layout("3.11", windows=False)
@@ -232,3 +242,239 @@ def test_unpack_runtime_archive_without_python_top(tmp_path):
     with pytest.raises(ArchiveError, match="outside the top-level directory 'python'"):
         unpack_runtime(archive, out, POSIX)
     assert list(out.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# strip_installer_tooling: a published runtime has no installer tooling and no scripts but the interpreter's
+
+
+def files_below(root: Path) -> set[str]:
+    """Relative paths of every file and symlink below `root`."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def recorded_paths(out: Path, site: str, dist_info: Path) -> set[str]:
+    """The paths a dist-info's RECORD lists, relative to the layer `out` (its rows are relative to site-packages)."""
+    rows = (line.split(",")[0] for line in (dist_info / "RECORD").read_text(encoding="utf-8").splitlines())
+    return {Path(os.path.normpath(out / site / row)).relative_to(out).as_posix() for row in rows if row}
+
+
+def test_strip_installer_tooling_of_the_local_runtime(runtime_archive, posix_trees, tmp_path):
+    """pip and setuptools (shipped by ensurepip) and an installed `wheel` go with their dist-info and every file their
+    RECORD lists; bin keeps the interpreter's own entries; the directories they leave empty go; the rest stays."""
+    out = tmp_path / "runtime"
+    out.mkdir()
+    unpack_runtime(runtime_archive, out, POSIX)
+    for key in ("wheel-0.45.1", "six-1.16.0"):  # copies, not links: the session's trees stay as they are
+        shutil.copytree(posix_trees[key], out, dirs_exist_ok=True)
+    # scripts python-build-standalone ships besides the interpreter, in no RECORD
+    (out / "bin" / "pydoc3.11").write_text("#!/bin/sh\n", encoding="utf-8")
+    (out / "bin" / "pydoc3").symlink_to("pydoc3.11")
+    (out / "bin" / "python3.11-config").write_text("#!/bin/sh\n", encoding="utf-8")
+    site = out / SITE
+    tooling = sorted(p.name for p in site.glob("*.dist-info") if p.name.split("-")[0] in ("pip", "setuptools", "wheel"))
+    assert tooling == ["pip-23.2.1.dist-info", "setuptools-65.5.0.dist-info", "wheel-0.45.1.dist-info"]
+    listed = set().union(*(recorded_paths(out, SITE, site / name) for name in tooling))
+    expected = {"bin/pip", "bin/pip3.11", "bin/wheel", f"{SITE}/pip/__init__.py", f"{SITE}/distutils-precedence.pth"}
+    assert expected <= listed  # RECORDs list scripts as ../../../bin/<name>
+    with tarfile.open(runtime_archive) as tar:  # the interpreter's own entries of the archive's bin/
+        interpreter_names = {
+            name for m in tar.getmembers() if (name := m.name.removeprefix("python/bin/")) != m.name and "/" not in name
+        }
+    interpreter_names = {name for name in interpreter_names if name.startswith("python")} | {"python3.11-config"}
+    assert {"python", "python3", "python3.11"} <= interpreter_names
+    before = files_below(out)
+    in_dist_info = {path for path in before if any(path.startswith(f"{SITE}/{name}/") for name in tooling)}
+    other_scripts = {path for path in before if path.startswith("bin/") and path[4:] not in interpreter_names}
+    assert {"bin/pip", "bin/pip3", "bin/wheel", "bin/pydoc3", "bin/pydoc3.11"} <= other_scripts
+    kept = before - listed - in_dist_info - other_scripts
+    contents = {path: (out / path).read_bytes() for path in kept if path.startswith(SITE)}
+
+    strip_installer_tooling(out, POSIX)
+
+    after = files_below(out)
+    assert after == kept
+    assert {p.name for p in (out / "bin").iterdir()} == interpreter_names
+    # what the RECORDs emptied is gone, down to site-packages itself: only the other packages are left there
+    assert sorted(p.name for p in site.iterdir()) == ["README.txt", "six-1.16.0.dist-info", "six.py"]
+    assert all(not p.is_dir() or any(p.iterdir()) for p in site.rglob("*"))
+    assert {path: (out / path).read_bytes() for path in after if path.startswith(SITE)} == contents
+    assert (out / "lib/python3.11/os.py").is_file()  # the standard library is untouched
+
+
+def test_composed_runtime_layer_has_no_pip(published_runtime):
+    """The runtime layer composed from the local archive: no installer tooling, its python runs without it."""
+    _, runtime = published_runtime
+    site = runtime.tree / SITE
+    assert not [p.name for p in site.iterdir() if p.name.split("-")[0] in ("pip", "setuptools", "_distutils_hack")]
+    assert sorted(p.name for p in (runtime.tree / "bin").iterdir()) == ["python", "python3", "python3.11"]
+    python = str(runtime.tree / "bin" / "python3.11")
+    no_pip = subprocess.run([python, "-I", "-c", "import pip"], capture_output=True, text=True, check=False)
+    assert no_pip.returncode == 1
+    assert "ModuleNotFoundError: No module named 'pip'" in no_pip.stderr
+    works = subprocess.run(
+        [python, "-I", "-c", "import ssl, sqlite3; print(ssl.OPENSSL_VERSION)"], capture_output=True, text=True
+    )
+    assert works.returncode == 0, works.stderr
+    assert works.stdout.startswith("OpenSSL")
+
+
+def test_strip_installer_tooling_of_a_windows_runtime(tmp_path):
+    """A Windows runtime (the win_amd64 fixture plus pip as PBS ships it): Scripts/pip.exe, listed by pip's RECORD
+    as ../../Scripts/pip.exe, goes with pip's dist-info; a script RECORD does not list goes too; the rest stays."""
+    fixture = make_fixture_runtime(tmp_path, "win_amd64")
+    pip_files = {
+        "python/Scripts/pip.exe": PE + b"pip launcher",
+        "python/Scripts/pip3.exe": PE + b"not in RECORD",
+        "python/Lib/site-packages/pip/__init__.py": b"__version__ = '24.0'\n",
+        "python/Lib/site-packages/pip/_internal/__init__.py": b"",
+        "python/Lib/site-packages/pip-24.0.dist-info/METADATA": b"Name: pip\nVersion: 24.0\n",
+        "python/Lib/site-packages/pip-24.0.dist-info/direct_url.json": b"{}",  # not in RECORD either
+    }
+    unlisted = ("python/Scripts/pip3.exe", "python/Lib/site-packages/pip-24.0.dist-info/direct_url.json")
+    rows = [posixpath.relpath(name, "python/Lib/site-packages") for name in pip_files if name not in unlisted]
+    rows += ["pip-24.0.dist-info/RECORD", "../../../victim.txt"]  # the last one outside the runtime: left alone
+    record = "".join(f"{row},,\n" for row in rows)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not the runtime's", encoding="utf-8")
+    assert record.startswith("../../Scripts/pip.exe,,\n")
+    pip_files["python/Lib/site-packages/pip-24.0.dist-info/RECORD"] = record.encode()
+    archive = tmp_path / "with-pip" / fixture.name
+    archive.parent.mkdir()
+    with tarfile.open(fixture) as src, tarfile.open(archive, "w:gz") as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        for name, data in pip_files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    plain, out = tmp_path / "plain", tmp_path / "out"
+    for directory, source in ((plain, fixture), (out, archive)):
+        directory.mkdir()
+        unpack_runtime(source, directory, WINDOWS)
+    assert {"Scripts/pip.exe", "Lib/site-packages/pip-24.0.dist-info/RECORD"} <= files_below(out)
+
+    strip_installer_tooling(out, WINDOWS)
+
+    assert not (out / "Scripts" / "pip.exe").exists()
+    assert not (out / "Scripts" / "pip3.exe").exists()
+    assert not (out / "Lib" / "site-packages" / "pip-24.0.dist-info").exists()
+    assert not (out / "Lib" / "site-packages" / "pip").exists()
+    assert files_below(out) == files_below(plain)  # exactly the fixture runtime is left
+    assert victim.read_text(encoding="utf-8") == "not the runtime's"
+    for path in files_below(plain):
+        assert (out / path).read_bytes() == (plain / path).read_bytes(), path
+
+
+# --------------------------------------------------------------------------------------------------
+# TolerantWheelFile: malformed RECORD rows install with a warning, unsafe paths are still refused
+
+MLX_EXTENSION = "mlx/core.cpython-311-x86_64-linux-gnu.so"
+
+
+def record_rows(tree: Path, site: str, dist_info: str) -> dict[str, tuple[str, str]]:
+    lines = (tree / site / dist_info / "RECORD").read_text(encoding="utf-8").splitlines()
+    return {path: (digest, size) for path, digest, size in (line.rsplit(",", 2) for line in lines)}
+
+
+def record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def test_mlx_wheel_with_a_hash_missing_its_algorithm_installs_with_one_warning(mlx_wheel, tmp_path, capsys):
+    """MLX 0.29.0's Linux wheel lists its extension module's hash without `sha256=`: installed (as uv and pip do),
+    with one warning naming the wheel and the file; the installed RECORD has that file's proper hash."""
+    with zipfile.ZipFile(mlx_wheel) as zf:
+        shipped = zf.read("mlx-0.29.0.dist-info/RECORD").decode()
+        extension = zf.read(MLX_EXTENSION)
+    bare = base64.urlsafe_b64encode(hashlib.sha256(extension).digest()).rstrip(b"=").decode()
+    assert f"{MLX_EXTENSION},{bare},{len(extension)}" in shipped.splitlines()  # the malformed row, as shipped
+    out = tmp_path / "tree"
+    out.mkdir()
+    install_wheel(mlx_wheel, out, POSIX, "x86_64")
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"warning: {mlx_wheel.name}: RECORD entry for {MLX_EXTENSION} is malformed "
+        "(`hash` does not follow the required format); its hash is not checked"
+    ]
+    installed = out / SITE / MLX_EXTENSION
+    assert installed.read_bytes() == extension
+    rows = record_rows(out, SITE, "mlx-0.29.0.dist-info")
+    assert rows[MLX_EXTENSION] == (f"sha256={bare}", str(len(extension)))
+    assert rows[MLX_EXTENSION][0] == record_hash(installed.read_bytes())
+
+
+def make_wheel(path: Path, files: dict[str, bytes], record: list[str] | None = None) -> Path:
+    """A wheel of distribution `demo` 1.0 with `files`; its RECORD is `record` (default: a proper row per file)."""
+    dist_info = "demo-1.0.dist-info"
+    files = files | {
+        f"{dist_info}/METADATA": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    rows = [f"{name},{record_hash(data)},{len(data)}" for name, data in files.items()] if record is None else record
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr(f"{dist_info}/RECORD", "".join(f"{row}\n" for row in [*rows, f"{dist_info}/RECORD,,"]))
+    return path
+
+
+def test_unparseable_record_row_is_left_out_with_a_warning(tmp_path, capsys):
+    init, extra = b"from demo.extra import X\n", b"X = 1\n"
+    unparseable = "demo/extra.py,sha256=abc"  # two elements, not three
+    record = [f"demo/__init__.py,{record_hash(init)},{len(init)}", unparseable]
+    wheel = make_wheel(
+        tmp_path / "demo-1.0-py3-none-any.whl", {"demo/__init__.py": init, "demo/extra.py": extra}, record
+    )
+    out = tmp_path / "tree"
+    out.mkdir()
+    install_wheel(wheel, out, POSIX, "x86_64")
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: demo-1.0-py3-none-any.whl: RECORD row {unparseable!r} cannot be parsed; left out"
+    ]
+    assert (out / SITE / "demo" / "extra.py").read_bytes() == extra  # its file is installed all the same
+    rows = record_rows(out, SITE, "demo-1.0.dist-info")
+    assert rows["demo/extra.py"] == (record_hash(extra), str(len(extra)))
+    assert rows["demo/__init__.py"] == (record_hash(init), str(len(init)))
+
+
+def test_well_formed_wheel_installs_without_warning(tmp_path, capsys):
+    wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", {"demo/__init__.py": b"X = 1\n"})
+    out = tmp_path / "tree"
+    out.mkdir()
+    install_wheel(wheel, out, POSIX, "x86_64")
+    assert capsys.readouterr().err == ""
+    assert (out / SITE / "demo" / "__init__.py").read_bytes() == b"X = 1\n"
+
+
+@pytest.mark.parametrize("row", ["proper", "unparseable", "malformed hash"])
+@pytest.mark.parametrize(
+    "member",
+    [
+        "../../../../evil.py",  # the root scheme (site-packages, three levels below the layer)
+        "demo-1.0.data/data/../evil.py",  # the data scheme is the layer itself
+        "demo-1.0.data/scripts/../../evil.py",
+        "demo-1.0.data/headers/../../../../../evil.py",
+        "ABSOLUTE",  # an absolute member name
+    ],
+)
+def test_member_escaping_the_layer_is_refused(tmp_path, member, row):
+    """A wheel member that would land outside the layer is refused, whatever its RECORD row looks like, and nothing
+    is written outside the layer."""
+    work = tmp_path / "work"
+    out = work / "layer"
+    out.mkdir(parents=True)
+    member = str(tmp_path / "evil.py") if member == "ABSOLUTE" else member
+    data = b"print('escaped')\n"
+    rows = {
+        "proper": f"{member},{record_hash(data)},{len(data)}",
+        "unparseable": f"{member},{record_hash(data)}",
+        "malformed hash": f"{member},{record_hash(data).removeprefix('sha256=')},{len(data)}",
+    }
+    init = b""
+    record = [f"demo/__init__.py,{record_hash(init)},0", rows[row]]
+    wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", {"demo/__init__.py": init, member: data}, record)
+    with pytest.raises(InstallError, match=r"^cannot install demo-1\.0-py3-none-any\.whl: "):
+        install_wheel(wheel, out, POSIX, "x86_64")
+    assert files_below(tmp_path) - {f"work/layer/{path}" for path in files_below(out)} == {wheel.name}
+    assert not list(tmp_path.rglob("evil.py"))

@@ -26,6 +26,7 @@ from stacktool.contract import LayerSpec, SpecError, StackSpec
 from stacktool.lock import (
     LockError,
     Resolver,
+    changes,
     index_version,
     lock_stack,
     lock_time,
@@ -49,8 +50,8 @@ def spec_layer(
 ) -> LayerSpec:
     return LayerSpec(
         key=key, kind=kind, env_name=env_name, python="3.11", python_version="", requirements=tuple(requirements),
-        lower=tuple(lower), platforms=tuple(platforms), pylock=f"pylock.{env_name}.toml", linux_target="glibc@2.28",
-        macosx_target="14.0", versioned=versioned,
+        requirements_files=(), dependency_groups=(), lower=tuple(lower), platforms=tuple(platforms),
+        pylock=f"pylock.{env_name}.toml", linux_target="glibc@2.28", macosx_target="14.0", versioned=versioned,
     )  # fmt: skip
 
 
@@ -542,3 +543,91 @@ def test_lock_stack_refuses_to_write_an_index_its_schema_rejects(resolver):
     assert str(error.value).startswith(
         f"the lock index of stacks:lock does not fit its schema at layers/{RUNTIME_KEY}/pylock:"
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# changes: what the lock target says about each layer; write_lock_files: one stack_lock per package
+
+
+def index_entry(install_target: str, **platforms: list[tuple[str, str]]) -> dict[str, Any]:
+    """A layer's index entry with what `changes` reads: its install target and its (name, version)s per platform."""
+    wheels = {p: [{"name": n, "version": v} for n, v in packages] for p, packages in platforms.items()}
+    return {"install_target": install_target, "wheels": wheels}
+
+
+def test_changes_against_the_previous_lock():
+    previous = {
+        "layers": {
+            RUNTIME_KEY: index_entry("cpython3_11", linux_x86_64=[("packaging", "24.1")]),
+            FRAMEWORK_KEY: index_entry(
+                "framework-sci@1",
+                linux_x86_64=[("six", "1.16.0"), ("wheel", "0.45.1"), ("idna", "3.7")],
+                win_amd64=[("six", "1.16.0"), ("idna", "3.7")],
+            ),
+        }
+    }
+    index = {
+        "layers": {
+            RUNTIME_KEY: index_entry("cpython3_11", linux_x86_64=[("packaging", "24.1")]),
+            FRAMEWORK_KEY: index_entry(
+                "framework-sci@2",
+                linux_x86_64=[("six", "1.17.0"), ("numpy", "2.1.0"), ("idna", "3.7")],
+                win_amd64=[("six", "1.17.0"), ("numpy", "2.1.1"), ("idna", "3.10")],
+            ),
+            APP_KEY: index_entry("app-app", linux_x86_64=[("tqdm", "4.66.5")], win_amd64=[]),
+            "stacks:empty": index_entry("framework-empty", linux_x86_64=[]),
+        }
+    }
+    assert changes(previous, index) == [
+        "cpython3_11: 1 package; unchanged",
+        # added, removed, then moved; a version that differs across platforms shows each (sorted)
+        "framework-sci@2: 3 packages; +numpy 2.1.0/2.1.1, -wheel, idna 3.7 -> 3.10/3.7, six 1.16.0 -> 1.17.0",
+        "app-app: 1 package; +tqdm 4.66.5",
+        "framework-empty: 0 packages; unchanged",
+    ]
+
+
+def test_changes_of_a_first_lock_and_of_a_version_split_across_platforms():
+    index = {
+        "layers": {
+            FRAMEWORK_KEY: index_entry(
+                "framework-sci", linux_x86_64=[("six", "1.16.0"), ("wheel", "0.45.1")], win_amd64=[("six", "1.17.0")]
+            )
+        }
+    }
+    assert changes({}, index) == ["framework-sci: 2 packages; +six 1.16.0/1.17.0, +wheel 0.45.1"]
+    relocked = {"layers": {FRAMEWORK_KEY: index_entry("framework-sci", linux_x86_64=[("six", "1.17.0")])}}
+    assert changes(index, relocked) == ["framework-sci: 1 package; -wheel, six 1.16.0/1.17.0 -> 1.17.0"]
+    assert changes(relocked, relocked) == ["framework-sci: 1 package; unchanged"]
+
+
+def lock_files(lock: str, env_name: str) -> dict[str, str]:
+    """What lock_stack returns for a one-layer stack of lock target `lock` (what write_lock_files reads of it)."""
+    index = {
+        "version": index_version(),
+        "lock": lock,
+        "layers": {f"{lock}:{env_name}": {"pylock": f"pylock.{env_name}.toml"}},
+    }
+    return {"index": json.dumps(index, indent=1) + "\n", f"pylock.{env_name}.toml": f"# {env_name} of {lock}\n"}
+
+
+def test_index_of_another_lock_target_is_refused_and_nothing_written(tmp_path):
+    ours = lock_files("//stacks:lock", "cpython3_11")
+    write_lock_files(tmp_path, INDEX, ours, {})
+    written = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir()}
+    assert written == {INDEX: ours["index"], "pylock.cpython3_11.toml": ours["pylock.cpython3_11.toml"]}
+    previous = read_previous_index(tmp_path / INDEX)
+    with pytest.raises(LockError) as error:
+        write_lock_files(tmp_path, INDEX, lock_files("//stacks:other_lock", "cpython3_12"), previous)
+    assert str(error.value) == (
+        f"{tmp_path / INDEX} is written by //stacks:lock, not //stacks:other_lock: one stack_lock per package (list "
+        "these layers in //stacks:lock, or move this stack_lock to another package)"
+    )
+    assert {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir()} == written
+    # the lock target that wrote it (or an index from before indexes named it) writes it again
+    relocked = lock_files("//stacks:lock", "cpython3_12")
+    write_lock_files(tmp_path, INDEX, relocked, previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([INDEX, "pylock.cpython3_12.toml"])
+    unnamed = {k: v for k, v in previous.items() if k != "lock"}
+    write_lock_files(tmp_path, INDEX, lock_files("//stacks:other_lock", "cpython3_12"), unnamed)
+    assert json.loads((tmp_path / INDEX).read_text(encoding="utf-8"))["lock"] == "//stacks:other_lock"

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from stacktool.contract import ModuleHash
+from stacktool.errors import UserError
 from stacktool.module_hash import module_hash
 
 # A package with nested directories, an upper-case name (sorted before lower case), a data file and an empty
@@ -111,3 +115,29 @@ def test_module_file_is_preferred_to_a_directory_of_its_name(kit, tmp_path):
     """`name.py` is what Python imports rather than a `name/` directory without `__init__.py` (a namespace)."""
     make(tmp_path, {"tool.py": b"T = 1\n", "tool/data.txt": b"d"})
     assert module_hash(tmp_path, "tool") == ModuleHash("tool", kit.file_module_hash(tmp_path / "tool.py"))
+
+
+def test_missing_module_is_a_user_error_naming_it(tmp_path):
+    make(tmp_path, {"other.py": b"", "helpers_data/x.txt": b""})
+    with pytest.raises(UserError) as error:
+        module_hash(tmp_path, "helpers")
+    assert str(error.value) == f"module helpers is not in {tmp_path} (neither helpers.py nor helpers/)"
+
+
+def test_package_is_preferred_to_a_module_file_of_its_name(kit, tmp_path):
+    """With both `tool.py` and `tool/__init__.py`, Python imports the package: its hash is the package's."""
+    make(tmp_path, {"tool.py": b"WHICH = 'file'\n", "tool/__init__.py": b"WHICH = 'package'\n", "tool/a.py": b""})
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import tool; print(tool.WHICH)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout == "package\n"
+    assert module_hash(tmp_path, "tool") == ModuleHash("tool", kit.package_module_hash(tmp_path / "tool"))
+    assert module_hash(tmp_path, "tool").hash != kit.file_module_hash(tmp_path / "tool.py")
