@@ -30,14 +30,17 @@ load(
 )
 load("//rules/private:layer_test.bzl", _layer_test = "layer_test")
 load("//rules/private:stack_bundle.bzl", _stack_bundle = "stack_bundle")
+load("//rules/private:stack_image.bzl", _stack_image_rule = "stack_image_rule")
 load("//rules/private:stack_lock.bzl", _stack_lock = "stack_lock", _stack_lock_test = "stack_lock_test")
 load("//rules/private:stack_pytest.bzl", _stack_pytest_test = "stack_pytest_test")
+load("//rules/private:stack_report.bzl", _stack_report = "stack_report")
 
 stack_bundle = _stack_bundle
 layer_test = _layer_test
 stack_lock_rule = _stack_lock
 stack_lock_test = _stack_lock_test
 stack_pytest_test = _stack_pytest_test
+stack_report = _stack_report
 test_layer_rule = _test_layer_rule
 
 # The rules behind the layer macros, for tests and tooling: no `<name>_test` target, and `lock`/`pylock` are not
@@ -47,10 +50,18 @@ framework_layer_rule = _framework_layer_rule
 application_layer_rule = _application_layer_rule
 
 def _lock_attrs(name, kind):
-    """The hub entry and pylock file of a layer, when the lock index has them."""
+    """The hub entry and pylock file of a layer, when the lock index has them.
+
+    While a stack is being locked, the layer sees its entry without any platform's wheels: locking needs no wheel,
+    so none is downloaded (a CUDA framework's gigabytes stay where they are).
+    """
     hub_target = LOCKED_LAYERS.get(layer_key(native.package_name(), name))
+    lock = select({
+        Label("//platforms:is_locking"): Label("@venvstacks_hub//:{}.elsewhere".format(hub_target)),
+        "//conditions:default": Label("@venvstacks_hub//:" + hub_target),
+    }) if hub_target else None
     return {
-        "lock": Label("@venvstacks_hub//:" + hub_target) if hub_target else None,
+        "lock": lock,
         "pylock": native.glob([pylock_name(ENV_NAME_PREFIX[kind] + name)], allow_empty = True),
     }
 
@@ -221,4 +232,42 @@ def stack_pytest(name, app, srcs, requirements = ["pytest"], data = [], **kwargs
             "//conditions:default": [Label("@platforms//:incompatible")],
         }),
         **kwargs
+    )
+
+def stack_image(name, app, base = None, **kwargs):
+    """A container image of an application: an OCI image layout whose layers are the stack's layers.
+
+    `bazel build :<name>` writes the layout directory `<name>/` (index.json, oci-layout, blobs/); `:<name>.tar`
+    is the same layout as one tar file (`<name>.oci.tar`: `skopeo copy oci-archive:`, `podman load`,
+    `docker load`). One OCI layer per stack layer, lowest first (the runtime, the frameworks, the application),
+    over the layers of `base`; the stack is deployed at `/opt/venvstacks` with postinstall already applied; the
+    entrypoint runs the launch module (`/opt/venvstacks/<app>/bin/python -m <module>`); the config carries `Env`
+    (`PATH` first), labels with each layer's install target, lock version and requirements hash, and the target
+    platform (linux_x86_64: amd64, linux_aarch64: arm64) as the image's platform. A layer's OCI blob depends on
+    that layer only, so the images of two applications share their runtime and framework blobs (same digests).
+    Linux target platforms only (the target is incompatible elsewhere); any host builds them. See docs/images.md.
+
+    Args:
+      name: target name; also the layout directory's name.
+      app: the application layer the image runs.
+      base: an OCI image layout of the target platform to put the stack on, for the system libraries and shell
+        the stack needs at run time (glibc, bash): a directory target (rules_oci's `oci_image`, `oci_pull`) or a
+        filegroup of a layout's files.
+      **kwargs: `tag` (the image's name in index.json, default `latest`), `env` (variables to add to `Env`),
+        `cmd` (default arguments of the launch module), and the common attributes (visibility, tags, ...).
+    """
+    compatible = kwargs.pop("target_compatible_with", [])
+    _stack_image_rule(
+        name = name,
+        app = app,
+        base = base,
+        target_compatible_with = [Label("@platforms//os:linux")] + compatible,
+        **kwargs
+    )
+    native.filegroup(
+        name = name + ".tar",
+        srcs = [":" + name],
+        output_group = "tarball",
+        tags = kwargs.get("tags", []),
+        visibility = kwargs.get("visibility"),
     )

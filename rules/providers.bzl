@@ -26,6 +26,7 @@ LayerInfo = provider(
         "tree": "File (directory): the installed layer.",
         "archive": "File: the layer's published archive.",
         "metadata": "File: the layer's metadata JSON (schema: python/stacktool/schemas/layer-metadata.schema.json).",
+        "sbom": "File: the layer's SBOM, CycloneDX 1.6 JSON (`<install_target>-<platform>.cdx.json`, next to the metadata): its packages with purl and wheel sha256, its runtime, its lower layers (docs/reports.md).",
         "deploy_metadata": "list of File: metadata of the runtime, the lower layers bottom-up, then this layer.",
     },
 )

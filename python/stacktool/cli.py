@@ -16,11 +16,13 @@ from stacktool.errors import UserError
 def cmd_lock(args: argparse.Namespace) -> int:
     from stacktool import lock
     from stacktool.contract import StackSpec
+    from stacktool.package_indexes import IndexSet
 
     stack = StackSpec.load(Path(args.spec))
     out_dir = Path(args.out_dir)
     previous = lock.read_previous_index(out_dir / args.index_name)
-    resolver = lock.Resolver(Path(args.uv), Path(sys.executable), tuple(args.uv_args), stack.exclude_newer)
+    indexes = IndexSet(stack.indexes)
+    resolver = lock.Resolver(Path(args.uv), Path(sys.executable), indexes, tuple(args.uv_args), stack.exclude_newer)
     files = lock.lock_stack(
         stack,
         resolver,
@@ -64,7 +66,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     paths = (Path(args.tree), Path(args.archive), Path(args.metadata), Path(args.pylock))
     symlinks = json.loads(Path(args.symlinks).read_text(encoding="utf-8"))
-    pack_layer(*paths, read_json(PackConfig, Path(args.config)), symlinks=symlinks)
+    sbom = Path(args.sbom) if args.sbom else None
+    pack_layer(*paths, read_json(PackConfig, Path(args.config)), symlinks=symlinks, sbom=sbom)
     return 0
 
 
@@ -138,6 +141,33 @@ def cmd_import_venvstacks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from stacktool import layer_diff
+
+    result = layer_diff.diff(Path(args.old), Path(args.new))
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(layer_diff.render_text(result, args.files))
+    return 0
+
+
+def cmd_stack_report(args: argparse.Namespace) -> int:
+    from stacktool import size_report
+
+    report = size_report.stack_report([[Path(m) for m in app] for app in args.app])
+    Path(args.html).write_text(size_report.render_html(report, args.title), encoding="utf-8")
+    Path(args.json).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from stacktool import image
+
+    image.run(args.step, Path(args.source), Path(args.out))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stacktool", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -170,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("--tree", "--archive", "--metadata", "--pylock", "--config"):
         p.add_argument(flag, required=True)
     p.add_argument("--symlinks", required=True, help="the tree's symlinks as compose recorded them")
+    p.add_argument("--sbom", help="also write the layer's CycloneDX 1.6 SBOM (JSON) here")
 
     p = verb("deploy", cmd_deploy, "unpack layers (metadata files, lowest first) into a directory and postinstall")
     p.add_argument("--to", required=True)
@@ -209,6 +240,24 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="lock against the default index: drop the spec's package index settings with a warning, not refuse them",
     )
+
+    p = verb("diff", cmd_diff, "what changed between two published layers (metadata files) or stacks (directories)")
+    p.add_argument("old", help="the old layer's metadata file, or a directory of published layers")
+    p.add_argument("new", help="the new one")
+    p.add_argument("--json", action="store_true", help="print JSON for tools instead of text")
+    p.add_argument("--files", action="store_true", help="list every file added, removed or changed in the text")
+
+    p = verb("stack-report", cmd_stack_report, "write a stack's size and sharing report (HTML with SVG, and JSON)")
+    p.add_argument("--title", required=True)
+    p.add_argument("--html", required=True)
+    p.add_argument("--json", required=True)
+    p.add_argument(
+        "--app", nargs="+", action="append", required=True, help="an app's metadata files, lowest layer first"
+    )
+    p = verb("image", cmd_image, "OCI images: one stack layer as an image layer, an app's image layout, its tarball")
+    p.add_argument("step", choices=("layer", "layout", "tarball"))
+    p.add_argument("--source", required=True, help="layer, layout: the step's config (JSON); tarball: the layout")
+    p.add_argument("--out", required=True, help="the directory (layer, layout) or the tar file (tarball) to write")
     return parser
 
 

@@ -112,6 +112,8 @@ class LayerSpec:
     requirements: tuple[str, ...]
     requirements_files: tuple[str, ...]  # workspace-relative: requirements.in-style files, or pyproject.toml
     dependency_groups: tuple[str, ...]  # of the pyproject.toml files (PEP 735)
+    package_indexes: dict[str, str]  # distribution -> index name, its own and those inherited from lower layers
+    priority_indexes: tuple[str, ...]  # index names to try first (before the default index)
     lower: tuple[str, ...]  # keys of every lower layer, nearest first (frameworks in C3 order), the runtime last
     platforms: tuple[str, ...]
     pylock: str  # the name of its PEP 751 lock file, chosen by the layer rule
@@ -158,11 +160,23 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class PackageIndex:
+    """A package index MODULE.bazel declares (`venvstacks.index`)."""
+
+    url: str  # as declared: a PEP 503 simple index URL, a flat directory URL, or a workspace-relative directory
+    default: bool  # replaces PyPI as the default index
+    explicit: bool  # only for the packages a layer's package_indexes sends to it
+    flat: bool  # `location` is a flat directory of wheels (find-links style)
+    location: str  # where uv reaches it on this machine: a mirror, a local directory's file:// URL, or `url`
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """Every layer one lock target covers, lower layers before the layers that use them."""
 
     lock: str  # the stack_lock target's label
     exclude_newer: str  # uv ignores releases after this time ("" for no limit)
+    indexes: dict[str, PackageIndex]  # the package indexes MODULE.bazel declares, in declaration order
     layers: tuple[LayerSpec, ...]
 
     def layer(self, key: str) -> LayerSpec:

@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from stacktool.contract import LayerSpec, StackSpec
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
+from stacktool.package_indexes import IndexSet
 from stacktool.platforms import Platform
 from stacktool.pylock import LayerLock, LockedPackage, read_uv_lock, render_layer_lock, render_uv_preferences
 from stacktool.requirement_files import read_requirement_files
@@ -45,6 +46,7 @@ class Resolver:
 
     uv: Path
     python: Path
+    indexes: IndexSet
     extra_args: tuple[str, ...] = ()
     exclude_newer: str = ""  # uv ignores releases after this time (stack_lock's `exclude_newer`)
 
@@ -53,14 +55,14 @@ class Resolver:
     ) -> list[LockedPackage]:
         with tempfile.TemporaryDirectory(prefix="venvstacks-lock-") as tmp:
             work = Path(tmp)
-            (work / "requirements.in").write_text("".join(r + "\n" for r in requirements), encoding="utf-8")
+            (work / "pyproject.toml").write_text(self.indexes.project(layer, requirements), encoding="utf-8")
             (work / "constraints.txt").write_text("".join(c + "\n" for c in constraints), encoding="utf-8")
             output = work / "pylock.layer.toml"
             if previous:
                 output.write_text(previous, encoding="utf-8")  # uv prefers the versions of an existing output
             target = layer.target()
             cmd = [
-                str(self.uv), "pip", "compile", "requirements.in", "--constraints", "constraints.txt",
+                str(self.uv), "pip", "compile", "pyproject.toml", "--constraints", "constraints.txt",
                 "--output-file", output.name, "--python-platform", platform.uv_python_platform(target),
                 "--python-version", layer.python, "--python", str(self.python), "--no-build", "--no-header",
                 "--quiet", "--no-config", "--no-python-downloads",
@@ -103,9 +105,7 @@ def _previous_choice(previous_index: dict[str, Any], layer: LayerSpec, platform:
     entries = previous_index.get("layers", {}).get(layer.key, {}).get("wheels", {}).get(platform.name, [])
     if not entries:
         return ""
-    return render_uv_preferences(
-        (e["name"], e["version"], WheelFile(e["filename"], e["url"], e["sha256"], e.get("size"))) for e in entries
-    )
+    return render_uv_preferences((e["name"], e["version"]) for e in entries)
 
 
 @cache
@@ -125,9 +125,10 @@ def _hash(value: Any) -> str:
 
 def _wheel_entries(chosen: list[tuple[str, str, WheelFile]]) -> list[dict[str, Any]]:
     return [
-        {"name": n, "version": v, "filename": w.filename, "url": w.url, "sha256": w.sha256, "size": w.size}
+        {"name": n, "version": v, "filename": w.filename, "url": w.url, "index": w.index, "sha256": w.sha256,
+         "size": w.size}
         for n, v, w in chosen
-    ]
+    ]  # fmt: skip
 
 
 def utc_time(value: str) -> datetime:
@@ -246,6 +247,8 @@ def lock_stack(
                         f"{layer.label}: {error}. Pin a version that has such a wheel, raise the layer's "
                         "linux_target/macosx_target, or drop the platform from its `platforms`."
                     ) from None
+                source = resolver.indexes.wheel_index(layer, package.name, wheel.url)
+                wheel = replace(wheel, url=resolver.indexes.recorded_url(wheel.url), index=source)
                 own.append((package.name, package.version, wheel))
             chosen[platform.name] = sorted(own, key=lambda item: item[0])
             provided[layer.key][platform.name] = {name: (version, layer.env_name) for name, version, _ in own}

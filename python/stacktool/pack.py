@@ -9,6 +9,7 @@ from stacktool.contract import LAYER_RECORD, LayerRecord, PackConfig, read_json
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
 from stacktool.metadata import metadata_version, write_metadata
+from stacktool.sbom import write_sbom
 
 
 class PackError(UserError):
@@ -22,9 +23,11 @@ def pack_layer(
     pylock: Path,
     config: PackConfig,
     symlinks: dict[str, str] | None = None,
+    sbom: Path | None = None,
 ) -> None:
     """Writes `archive` (top directory: the layer's install target) and `metadata_path` for the layer in `tree`;
-    `symlinks` (from compose) are archived as symlinks however the tree was staged."""
+    `symlinks` (from compose) are archived as symlinks however the tree was staged; `sbom`: also write the layer's
+    CycloneDX SBOM there (stacktool.sbom)."""
     lock_sha256 = sha256_of(pylock)
     if lock_sha256 != config.pylock_sha256:
         raise PackError(
@@ -67,3 +70,5 @@ def pack_layer(
         "lock": {"file": pylock.name, "sha256": lock_sha256},
     }
     write_metadata(metadata, metadata_path)
+    if sbom is not None:
+        write_sbom(metadata, sbom)

@@ -38,6 +38,11 @@ class Platform:
         return "DYLD_LIBRARY_PATH" if self.os == "macos" else "LD_LIBRARY_PATH"
 
     @property
+    def oci_architecture(self) -> str:
+        """The CPU as OCI image configs and indexes name it (Go's GOARCH): `amd64` or `arm64`."""
+        return {"x86_64": "amd64", "aarch64": "arm64"}[self.arch]
+
+    @property
     def marker(self) -> str:
         """A PEP 508 marker that is true exactly on this platform."""
         return f"sys_platform == '{self.sys_platform}' and platform_machine == '{self.machine}'"
@@ -65,9 +70,11 @@ class Platform:
         return {"macos": f"{self.arch}-apple-darwin", "windows": f"{self.arch}-pc-windows-msvc"}[self.os]
 
     def platform_tags(self, target: DeploymentTarget) -> list[str]:
-        """Wheel platform tags this platform accepts, most specific first."""
+        """Wheel platform tags this platform accepts, most specific first. On Linux that ends with the plain
+        `linux_<arch>` tag of locally built wheels (as pip, uv and venvstacks accept them on their own machine): such
+        a wheel promises nothing about glibc, so it comes last."""
         if self.os == "linux":
-            return list(_manylinux_tags(self.arch, target.glibc))
+            return [*_manylinux_tags(self.arch, target.glibc), f"linux_{self.arch}"]
         if self.os == "macos":
             return list(tags.mac_platforms(target.macos, "arm64" if self.arch == "aarch64" else "x86_64"))
         return ["win_amd64" if self.arch == "x86_64" else "win_arm64"]

@@ -57,19 +57,19 @@ def _toml_array(values: Iterable[str]) -> str:
 
 
 def _wheel_line(wheel: WheelFile) -> str:
+    """A wheel of a package entry: a wheel of a local directory or a mirror has no URL (no path of the machine that
+    locked it); [tool.rules_venvstacks] names each package's index."""
+    url = f", url = {_toml_string(wheel.url)}" if wheel.url else ""
     size = f", size = {wheel.size}" if wheel.size is not None else ""
-    return (
-        f"  {{ name = {_toml_string(wheel.filename)}, url = {_toml_string(wheel.url)}{size}, "
-        f"hashes = {{ sha256 = {_toml_string(wheel.sha256)} }} }},"
-    )
+    digest = f"hashes = {{ sha256 = {_toml_string(wheel.sha256)} }}"
+    return f"  {{ name = {_toml_string(wheel.filename)}{url}{size}, {digest} }},"
 
 
-def render_uv_preferences(packages: Iterable[tuple[str, str, WheelFile]]) -> str:
+def render_uv_preferences(packages: Iterable[tuple[str, str]]) -> str:
     """A minimal pylock uv reads as `-o` file, so that relocking prefers the versions locked before."""
     lines = ['lock-version = "1.0"', 'created-by = "rules_venvstacks"']
-    for name, version, wheel in packages:
+    for name, version in packages:
         lines += ["", "[[packages]]", f"name = {_toml_string(name)}", f"version = {_toml_string(version)}"]
-        lines += ["wheels = [", _wheel_line(wheel), "]"]
     return "\n".join(lines) + "\n"
 
 
@@ -108,6 +108,9 @@ def render_layer_lock(lock: LayerLock) -> str:
         lines.append("wheels = [")
         lines += [_wheel_line(w) for w in sorted(wheels[name, version], key=lambda w: w.filename)]
         lines.append("]")
+        indexes = sorted({w.index for w in wheels[name, version] if w.index})
+        if indexes:
+            lines += ["", "[packages.tool.rules_venvstacks]", f"index = {_toml_string(', '.join(indexes))}"]
     lines += ["", "[tool.rules_venvstacks]", f"layer = {_toml_string(lock.label)}"]
     lines.append(f"lower-layers = {_toml_array(lock.lower_env_names)}")
     return "\n".join(lines) + "\n"

@@ -20,9 +20,10 @@ class WheelFile:
     """One wheel file of a locked package: where it is and what it must hash to."""
 
     filename: str
-    url: str
+    url: str  # "" for a wheel of a local directory or a mirror: found by its index and file name
     sha256: str
     size: int | None = None
+    index: str = ""  # the name of the package index it comes from
 
     def tags(self) -> frozenset[Tag]:
         try:

@@ -11,7 +11,7 @@ A layer whose lock entry is missing or stale still analyzes (so `bazel run` of t
 it fails with one message naming the lock target to run.
 """
 
-load("@venvstacks_hub//:layers.bzl", "INDEX_PROBLEMS", "LAYER_PROBLEMS")
+load("@venvstacks_hub//:layers.bzl", "INDEXES", "INDEX_PROBLEMS", "LAYER_PROBLEMS")
 load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
 load("//rules:providers.bzl", "LayerInfo", "LockedLayerInfo", "TargetPlatformInfo")
 load(":labels.bzl", "label_text")
@@ -135,6 +135,81 @@ def _target(ctx, attribute, default, lower, pattern_doc):
     _version(ctx, attribute, chosen, pattern_doc)
     return chosen
 
+def _distribution(name):
+    """A distribution name as packaging canonicalises it (PEP 503)."""
+    return "-".join([part for part in name.lower().replace("_", "-").replace(".", "-").split("-") if part])
+
+def _check_index_names(ctx):
+    """Every index the layer names is one MODULE.bazel declares."""
+    named = [("package_indexes", n) for n in ctx.attr.package_indexes.values()] + [("priority_indexes", n) for n in ctx.attr.priority_indexes]
+    named += [("index_overrides", n) for pair in ctx.attr.index_overrides.items() for n in pair]
+    for attribute, name in named:
+        if name not in INDEXES:
+            fail("{}: `{}` names the package index {}, which MODULE.bazel does not declare (declared: {}); add `venvstacks.index(name = {}, url = ...)` there, or fix the name".format(
+                label_text(ctx.label),
+                attribute,
+                repr(name),
+                ", ".join(sorted(INDEXES)) or "none",
+                repr(name),
+            ))
+
+def _package_indexes(ctx, lower):
+    """distribution -> index of this layer, checked as venvstacks checks them.
+
+    Its lower layers' (which must agree) and its own `package_indexes`; `index_overrides = {"a": "b"}` accepts
+    index b where a lower layer uses a.
+    """
+    _check_index_names(ctx)
+    overrides = ctx.attr.index_overrides
+    used = {}
+    mapping, origin = {}, {}
+    for below in lower:  # nearest first
+        for dist, index in below.spec["package_indexes"].items():
+            if mapping.get(dist, index) == index:
+                mapping[dist], origin[dist] = index, origin.get(dist, below.key)
+            elif overrides.get(index) == mapping[dist]:
+                used[index] = True
+            elif overrides.get(mapping[dist]) == index:
+                used[mapping[dist]] = True
+                mapping[dist], origin[dist] = index, below.key
+            else:
+                fail("{}: its lower layers take {} from different indexes (//{}: {}, //{}: {}); add `index_overrides = {{{}: {}}}` to accept {}".format(
+                    label_text(ctx.label),
+                    dist,
+                    origin[dist],
+                    mapping[dist],
+                    below.key,
+                    index,
+                    repr(index),
+                    repr(mapping[dist]),
+                    mapping[dist],
+                ))
+    for name, index in ctx.attr.package_indexes.items():
+        dist = _distribution(name)
+        if dist in mapping and mapping[dist] != index:
+            if overrides.get(mapping[dist]) != index:
+                fail("{}: `package_indexes` takes {} from {}, but its lower layer //{} takes it from {}; add `index_overrides = {{{}: {}}}` to accept that".format(
+                    label_text(ctx.label),
+                    dist,
+                    index,
+                    origin[dist],
+                    mapping[dist],
+                    repr(mapping[dist]),
+                    repr(index),
+                ))
+            used[mapping[dist]] = True
+        mapping[dist] = index
+    for index in overrides:
+        if index not in used:
+            fail("{}: `index_overrides` = {{{}: {}}} overrides nothing (no lower layer takes a package from {} where this layer takes it from {}); remove it".format(
+                label_text(ctx.label),
+                repr(index),
+                repr(overrides[index]),
+                index,
+                overrides[index],
+            ))
+    return mapping
+
 def _python(ctx, kind, runtime):
     """(X.Y, the exact X.Y.Z asked for or "")."""
     if kind != "runtime":
@@ -165,6 +240,8 @@ def _spec(ctx, kind, runtime, frameworks):
         "requirements": ctx.attr.requirements,
         "requirements_files": [_workspace_path(ctx, f) for f in ctx.files.requirements_files],
         "dependency_groups": ctx.attr.dependency_groups,
+        "package_indexes": _package_indexes(ctx, lower),
+        "priority_indexes": ctx.attr.priority_indexes,
         "versioned": ctx.attr.versioned,
     }
 
@@ -324,7 +401,7 @@ def _pack_config(ctx, spec, locked):
     }
 
 def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_target, outputs):
-    tree, symlinks, archive, metadata, runtime_record, venv_files = outputs
+    tree, symlinks, archive, metadata, runtime_record, venv_files, sbom = outputs
     config, inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_target)
     compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
     ctx.actions.write(compose_config, json.encode_indent(config))
@@ -352,8 +429,9 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_targ
     args.add("--pylock", ctx.files.pylock[0])
     args.add("--config", pack_config)
     args.add("--symlinks", symlinks)
+    args.add("--sbom", sbom)
     inputs = [tree, symlinks, pack_config, ctx.files.pylock[0]]
-    run_stacktool(ctx, "pack", args, inputs, [archive, metadata], "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform))
+    run_stacktool(ctx, "pack", args, inputs, [archive, metadata, sbom], "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform))
 
 def _run_script(ctx, layer_info):
     script = ctx.actions.declare_file(ctx.label.name)
@@ -404,6 +482,7 @@ _LAYER_FIELDS = [
     "tree",
     "archive",
     "metadata",
+    "sbom",
     "deploy_metadata",
 ]
 
@@ -426,21 +505,24 @@ def layer_impl(ctx, kind):
     locked = ctx.attr.lock[LockedLayerInfo] if ctx.attr.lock else None
     lock_problem = _lock_problem(ctx, spec, locked)
     problem = _platform_problem(spec, platform) or lock_problem
+    if not problem and not locked.platform:  # the entry without wheels a layer sees while its stack is locked
+        problem = "{} is being locked, not built".format(label_text(ctx.label))
     install_target = locked.install_target if locked and not problem else spec["env_name"]
     prefix = "{}.layer/{}".format(ctx.label.name, install_target)
     tree = ctx.actions.declare_directory("{}.layer/{}".format(ctx.label.name, spec["env_name"]))
     symlinks = ctx.actions.declare_file(ctx.label.name + ".layer/symlinks.json")
     archive = ctx.actions.declare_file("{}-{}.{}".format(prefix, platform or "unsupported", ctx.attr.archive_format))
     metadata = ctx.actions.declare_file("{}-{}.json".format(prefix, platform or "unsupported"))
+    sbom = ctx.actions.declare_file("{}-{}.cdx.json".format(prefix, platform or "unsupported"))
     if kind == "runtime":
         runtime_record = ctx.actions.declare_file(ctx.label.name + ".layer/runtime_record.json")
         venv_files = ctx.actions.declare_directory(ctx.label.name + ".layer/venv_files")
     else:
         runtime_record, venv_files = runtime.runtime_record, runtime.venv_files
-    outputs = [tree, symlinks, archive, metadata, runtime_record, venv_files]
+    outputs = [tree, symlinks, archive, metadata, runtime_record, venv_files, sbom]
     if problem:
         # Layers above a runtime layer that cannot be built take its record, so building them reports it too.
-        _fail_action(ctx, outputs if kind == "runtime" else outputs[:4], problem)
+        _fail_action(ctx, outputs if kind == "runtime" else outputs[:4] + [sbom], problem)
     else:
         _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_target, outputs)
     info = LayerInfo(
@@ -460,10 +542,11 @@ def layer_impl(ctx, kind):
         tree = tree,
         archive = archive,
         metadata = metadata,
+        sbom = sbom,
         deploy_metadata = [below.metadata for below in reversed(lower)] + [metadata],
     )
     script = _run_script(ctx, info)
-    published = depset([tree, archive, metadata], transitive = [depset([below.tree, below.archive, below.metadata]) for below in lower])
+    published = depset([tree, archive, metadata, sbom], transitive = [depset([below.tree, below.archive, below.metadata, below.sbom]) for below in lower])
     runfiles = ctx.runfiles(
         files = [below.archive for below in lower] + [below.metadata for below in lower] + [archive, metadata],
         transitive_files = stacktool(ctx).files,
@@ -474,6 +557,7 @@ def layer_impl(ctx, kind):
         OutputGroupInfo(
             archives = depset([archive], transitive = [depset([below.archive]) for below in lower]),
             metadata = depset([metadata], transitive = [depset([below.metadata]) for below in lower]),
+            sboms = depset([sbom], transitive = [depset([below.sbom]) for below in lower]),
             trees = depset([tree], transitive = [depset([below.tree]) for below in lower]),
         ),
     ]
@@ -506,6 +590,15 @@ COMMON_ATTRS = {
     "pylock": attr.label_list(
         allow_files = [".toml"],
         doc = "The layer's pylock.<env_name>.toml (set by the layer macros; empty until locked).",
+    ),
+    "index_overrides": attr.string_dict(
+        doc = "Accept a package index other than a lower layer's: `{\"pytorch-cpu\": \"pytorch-cu128\"}` lets this layer (or another of its lower layers) take from `pytorch-cu128` what a lower layer takes from `pytorch-cpu` (venvstacks' `index_overrides`). An override that overrides nothing is an error.",
+    ),
+    "package_indexes": attr.string_dict(
+        doc = "Distribution -> name of a package index MODULE.bazel declares (`venvstacks.index`): where this layer, and the layers above it, take that package from (venvstacks' `package_indexes`), e.g. `{\"torch\": \"pytorch-cpu\"}`.",
+    ),
+    "priority_indexes": attr.string_list(
+        doc = "Names of declared package indexes this layer tries first, in this order, before the default index (venvstacks' `priority_indexes`; not inherited).",
     ),
     "dependency_groups": attr.string_list(
         doc = "Dependency groups (PEP 735) of the pyproject.toml files in `requirements_files` to add to the requirements.",

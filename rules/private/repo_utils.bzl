@@ -1,5 +1,7 @@
 """What the repository rules share: BUILD text rendering and downloads checked against a sha256."""
 
+load("@bazel_tools//tools/build_defs/repo:utils.bzl", "read_user_netrc", "use_netrc")
+
 def _expr(text):
     """A Starlark expression to write as it is (e.g. a glob() call), not as a string."""
     return struct(expr = text)
@@ -54,12 +56,15 @@ def download_checked(rctx, urls, output, sha256, what, fix):
     Returns:
       None when the file is there, else why it is not (for the caller to report when it is built).
     """
-    result = rctx.download(url = urls, output = output, sha256 = sha256, allow_fail = True)
+
+    # Credentials come from Bazel (--credential_helper) and the user's .netrc, never from a lock.
+    auth = use_netrc(read_user_netrc(rctx), urls, {})
+    result = rctx.download(url = urls, output = output, sha256 = sha256, allow_fail = True, auth = auth)
     if result.success:
         return None
 
     # Without a sha256 Bazel downloads only over https; that is enough to tell a different file from no file.
-    probe = rctx.download(url = urls, output = output + ".probe", allow_fail = True)
+    probe = rctx.download(url = urls, output = output + ".probe", allow_fail = True, auth = auth)
     if probe.success:
         rctx.delete(output + ".probe")
         return "{} from {} has sha256 {}, but {} was expected. {}".format(what, urls[0], probe.sha256, sha256, fix)

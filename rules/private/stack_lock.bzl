@@ -1,6 +1,7 @@
 """Rules: `stack_lock` (`bazel run` it to lock every layer it lists, and the layers below them, with uv) and
 `stack_lock_test` (fails while the lock is stale)."""
 
+load("@venvstacks_hub//:layers.bzl", "INDEXES")
 load("//rules:providers.bzl", "LayerInfo")
 load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "runfiles_path", "stacktool", "stacktool_command")
 
@@ -30,6 +31,7 @@ def _stack_lock_impl(ctx):
     spec = ctx.actions.declare_file(ctx.label.name + ".spec.json")
     ctx.actions.write(spec, json.encode_indent({
         "exclude_newer": ctx.attr.exclude_newer,
+        "indexes": INDEXES,
         "layers": [layer.spec for layer in _locked_layers(ctx)],
         "lock": str(ctx.label).lstrip("@"),
     }))

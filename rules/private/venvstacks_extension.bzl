@@ -103,6 +103,7 @@ def _venvstacks_impl(mctx):
     pbs = json.decode(mctx.read(Label("//rules/private:pbs_runtimes.json")))
     tools = json.decode(mctx.read(Label("//rules/private:tool_wheels.json")))
     layers, index_problems, layer_problems, settings = _read_indexes(mctx)
+    indexes = _indexes(mctx)
 
     wheels = {}  # repo name -> struct(wheel, pythons, lock)
     runtimes = {}  # repo name -> (python, exact version or "", platform)
@@ -140,13 +141,15 @@ def _venvstacks_impl(mctx):
         }
 
     for name, wheel in wheels.items():
+        index = indexes.get(wheel.wheel["index"], {})
         wheel_repo(
             name = name,
             filename = wheel.wheel["filename"],
+            location = index["location"] if index.get("flat") else "",
             locked_by = wheel.lock,
             pythons = sorted(wheel.pythons),
             sha256 = wheel.wheel["sha256"],
-            urls = [wheel.wheel["url"]],
+            urls = [wheel.wheel["url"]] if wheel.wheel["url"] else [],
         )
     for repo, (python, python_version, platform) in runtimes.items():
         _declare_runtime(pbs, repo, python, python_version, platform, tool = False)
@@ -173,12 +176,76 @@ def _venvstacks_impl(mctx):
     hub_repo(
         name = "venvstacks_hub",
         index_problems = index_problems,
+        indexes = json.encode(indexes),
         layer_problems = layer_problems,
         layers = json.encode(hub),
         lock_settings = json.encode(settings),
     )
     toolchains_repo(name = "venvstacks_toolchains", platforms = json.encode(toolchains))
     return mctx.extension_metadata(reproducible = True)
+
+MIRRORS_ENV = "VENVSTACKS_INDEX_MIRRORS"
+
+def _mirrors(mctx):
+    """VENVSTACKS_INDEX_MIRRORS (`name=<directory or URL>,...`): index name -> URL of a flat directory of wheels."""
+    mirrors = {}
+    for item in [i.strip() for i in mctx.getenv(MIRRORS_ENV, "").split(",") if i.strip()]:
+        name, _, where = item.partition("=")
+        mirrors[name.strip()] = where.strip() if "://" in where else "file://" + where.strip()
+    return mirrors
+
+def _root_directory(mctx):
+    """The root module's workspace directory, found from one of its lock_file tags (or None without one)."""
+    for mod in [m for m in mctx.modules if m.is_root]:
+        for tag in mod.tags.lock_file:
+            directory = mctx.path(tag.path).dirname
+            for _ in tag.path.package.split("/") if tag.path.package else []:
+                directory = directory.dirname
+            return directory
+    return None
+
+def _indexes(mctx):
+    """The package indexes the root module declares, as uv reaches them on this machine.
+
+    Returns name -> dict(url, default, explicit, flat, location), in declaration order. `location` is what uv and
+    the downloads use here: the mirror VENVSTACKS_INDEX_MIRRORS names, the absolute URL of a local directory, or the
+    URL. A mirror of PyPI (`pypi=...`) adds PyPI as a declared default index.
+    """
+    root = _root_directory(mctx)
+    mirrors = _mirrors(mctx)
+    indexes = {}
+    for mod in [m for m in mctx.modules if m.is_root]:
+        for tag in mod.tags.index:
+            if tag.name in indexes:
+                fail("MODULE.bazel declares package index {} twice; give each venvstacks.index its own name".format(repr(tag.name)))
+            local = "://" not in tag.url
+            if local and not root:
+                fail("venvstacks.index {} is a directory of the workspace: declare a `venvstacks.lock_file` too, so the extension knows where the workspace is".format(repr(tag.name)))
+            location = mirrors.get(tag.name) or ("file://" + str(root.get_child(tag.url)) if local else tag.url)
+            indexes[tag.name] = {
+                "default": tag.default,
+                "explicit": tag.explicit,
+                "flat": local or tag.flat or tag.name in mirrors,
+                "location": location,
+                "url": tag.url,
+            }
+    defaults = [n for n, i in indexes.items() if i["default"]]
+    if len(defaults) > 1:
+        fail("MODULE.bazel declares more than one default package index ({}); keep `default = True` on one".format(", ".join(defaults)))
+    if "pypi" in mirrors and not defaults and "pypi" not in indexes:
+        indexes["pypi"] = {"default": True, "explicit": False, "flat": True, "location": mirrors["pypi"], "url": "https://pypi.org/simple"}
+    return indexes
+
+_index = tag_class(
+    doc = "A package index layers lock from (the root module's only). Layers send packages to it with `package_indexes`, or put it first with `priority_indexes`; locks record each wheel's index by name, so `VENVSTACKS_INDEX_MIRRORS=<name>=<directory or URL>,...` (in the environment, or `--repo_env`) can serve its wheels from a flat directory elsewhere at lock and fetch time (air-gapped CI, local wheel directories; `pypi=...` mirrors the default index).",
+    attrs = {
+        "default": attr.bool(doc = "Replaces PyPI as the default index."),
+        "explicit": attr.bool(doc = "Used only for the packages a layer's `package_indexes` sends to it (like uv's `explicit`), e.g. the PyTorch CPU index."),
+        "flat": attr.bool(doc = "The URL is a flat directory of wheels (find-links style) rather than a PEP 503 simple index. A `url` without a scheme is always one."),
+        "name": attr.string(mandatory = True, doc = "The index's name, used by `package_indexes`, `priority_indexes`, `index_overrides` and in locks."),
+        "url": attr.string(mandatory = True, doc = "The index URL (`https://download.pytorch.org/whl/cpu`), or a directory of wheels relative to the workspace root (`third_party/wheels`): its wheels are locked by file name, never by a path of the machine that locked them."),
+    },
+)
 
 _lock_file = tag_class(
     doc = "A lock index written by a `stack_lock` target (`bazel run` it to create or update the file).",
@@ -190,5 +257,6 @@ _lock_file = tag_class(
 venvstacks = module_extension(
     implementation = _venvstacks_impl,
     doc = "Declares the wheel, runtime, hub and toolchain repositories of rules_venvstacks.",
-    tag_classes = {"lock_file": _lock_file},
+    tag_classes = {"index": _index, "lock_file": _lock_file},
+    environ = [MIRRORS_ENV],
 )

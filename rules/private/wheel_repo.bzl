@@ -9,11 +9,16 @@ def _unavailable(rctx, names, problem):
         [render.target("unavailable", name, message = problem) for name in names],
     ))
 
+def _wheel_urls(rctx):
+    """Where to fetch the wheel: its index's location here (a mirror or a local directory), then the lock's URL."""
+    urls = ["{}/{}".format(rctx.attr.location.rstrip("/"), rctx.attr.filename)] if rctx.attr.location else []
+    return urls + rctx.attr.urls
+
 def _wheel_repo_impl(rctx):
     filename = rctx.attr.filename
     problem = download_checked(
         rctx,
-        rctx.attr.urls,
+        _wheel_urls(rctx),
         filename,
         rctx.attr.sha256,
         "wheel " + filename,
@@ -38,10 +43,11 @@ wheel_repo = repository_rule(
     doc = "A wheel of a lock index, with one `installed_<X_Y>` target (the installed tree) per Python version using it.",
     attrs = {
         "filename": attr.string(mandatory = True, doc = "The wheel's file name."),
+        "location": attr.string(doc = "A flat directory URL serving the wheels of its index on this machine (a mirror, or the index's local directory), else empty."),
         "locked_by": attr.string(mandatory = True, doc = "The lock target whose index lists the wheel (for messages)."),
         "pythons": attr.string_list(doc = "Python versions (X.Y) of the layers that install it."),
         "sha256": attr.string(mandatory = True, doc = "The wheel's sha256."),
-        "urls": attr.string_list(mandatory = True, doc = "Where to download it."),
+        "urls": attr.string_list(doc = "Where the lock says it is (empty for a wheel of a local directory)."),
     },
 )
 

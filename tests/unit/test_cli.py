@@ -156,11 +156,12 @@ def lock_spec(tmp_path: Path, requirements: list[str], exclude_newer: str = "") 
     layer = {
         "key": "stacks:cpython3_11", "kind": "runtime", "env_name": "cpython3_11", "python": "3.11",
         "python_version": "", "requirements": requirements, "requirements_files": [], "dependency_groups": [],
+        "package_indexes": {}, "priority_indexes": [],
         "lower": [], "platforms": ["linux_x86_64"],
         "pylock": "pylock.cpython3_11.toml", "linux_target": "glibc@2.28", "macosx_target": "14.0", "versioned": False,
     }  # fmt: skip
     spec = tmp_path / "lock.spec.json"
-    document = {"lock": "stacks:lock", "exclude_newer": exclude_newer, "layers": [layer]}
+    document = {"lock": "stacks:lock", "exclude_newer": exclude_newer, "indexes": {}, "layers": [layer]}
     spec.write_text(json.dumps(document), encoding="utf-8")
     return spec
 

@@ -44,13 +44,15 @@ def layer(key: str, kind: str, env_name: str, lower: list[str], **extra: Any) ->
         "python_version": extra.pop("python_version", ""),
         "requirements_files": extra.pop("requirements_files", []),
         "dependency_groups": extra.pop("dependency_groups", []),
+        "package_indexes": extra.pop("package_indexes", {}),
+        "priority_indexes": extra.pop("priority_indexes", []),
         "versioned": extra.pop("versioned", False),
     }
 
 
 def write_spec(tmp_path, layers: list[dict[str, Any]], exclude_newer: str = ""):
     path = tmp_path / "lock.spec.json"
-    spec = {"lock": "stacks:lock", "exclude_newer": exclude_newer, "layers": layers}
+    spec = {"lock": "stacks:lock", "exclude_newer": exclude_newer, "indexes": {}, "layers": layers}
     path.write_text(json.dumps(spec), encoding="utf-8")
     return path
 

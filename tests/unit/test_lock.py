@@ -33,8 +33,10 @@ from stacktool.lock import (
     read_previous_index,
     write_lock_files,
 )
+from stacktool.package_indexes import IndexSet
 from stacktool.platforms import platform
 
+NO_INDEXES = IndexSet({})  # PyPI only
 RUNTIME_KEY, FRAMEWORK_KEY, APP_KEY = "stacks:cpython3_11", "stacks:sci", "stacks:app"
 INDEX = "venvstacks_lock.json"
 
@@ -50,7 +52,8 @@ def spec_layer(
 ) -> LayerSpec:
     return LayerSpec(
         key=key, kind=kind, env_name=env_name, python="3.11", python_version="", requirements=tuple(requirements),
-        requirements_files=(), dependency_groups=(), lower=tuple(lower), platforms=tuple(platforms),
+        requirements_files=(), dependency_groups=(), package_indexes={}, priority_indexes=(), lower=tuple(lower),
+        platforms=tuple(platforms),
         pylock=f"pylock.{env_name}.toml", linux_target="glibc@2.28", macosx_target="14.0", versioned=versioned,
     )  # fmt: skip
 
@@ -68,12 +71,12 @@ def stack(
     if app is not None:
         lower = [FRAMEWORK_KEY, RUNTIME_KEY]
         layers.append(spec_layer(APP_KEY, "application", "app-app", app, lower, list(platforms)))
-    return StackSpec("stacks:lock", "", tuple(layers))
+    return StackSpec("stacks:lock", "", {}, tuple(layers))
 
 
 @pytest.fixture(scope="module")
 def resolver(uv: Path) -> Resolver:
-    return Resolver(uv, Path(sys.executable))
+    return Resolver(uv, Path(sys.executable), NO_INDEXES)
 
 
 def packages(text: str) -> dict[str, dict[str, Any]]:
@@ -177,7 +180,7 @@ def test_source_only_package_is_a_lock_error_naming_it(resolver):
 
 def test_extra_uv_arguments_are_passed(uv):
     # packaging 24.1 was uploaded on 2024-06-10: with --exclude-newer before that, uv must pick 24.0
-    resolver = Resolver(uv, Path(sys.executable), ("--exclude-newer", "2024-06-01T00:00:00Z"))
+    resolver = Resolver(uv, Path(sys.executable), NO_INDEXES, ("--exclude-newer", "2024-06-01T00:00:00Z"))
     files = lock_stack(stack(runtime=["packaging<25"]), resolver, {})
     assert packages(files["pylock.cpython3_11.toml"])["packaging"]["version"] == "24.0"
 
@@ -259,7 +262,7 @@ def local_index(wheels, tmp_path) -> Iterator[str]:
 
 
 def test_lock_wheel_with_local_version_from_an_index(uv, local_index):
-    resolver = Resolver(uv, Path(sys.executable), ("--index-url", local_index))
+    resolver = Resolver(uv, Path(sys.executable), NO_INDEXES, ("--index-url", local_index))
     files = lock_stack(stack(runtime=["six==1.16.0+local"]), resolver, {})
     six = json.loads(files["index"])["layers"][RUNTIME_KEY]["wheels"]["linux_x86_64"][0]
     assert (six["version"], six["filename"]) == ("1.16.0+local", "six-1.16.0+local-py2.py3-none-any.whl")
@@ -289,7 +292,7 @@ def versioned_stack(six: str, with_site: bool = True, tool: str = "packaging==24
     ]
     if with_site:
         layers.append(spec_layer(SITE_KEY, "application", "app-site", [], [WEB, RUNTIME_KEY], x86, versioned=True))
-    return StackSpec("stacks:lock", "", tuple(layers))
+    return StackSpec("stacks:lock", "", {}, tuple(layers))
 
 
 def versions(files: dict[str, str]) -> dict[str, tuple[str, int, str]]:
@@ -379,16 +382,18 @@ def test_what_a_layer_installs_moves_its_version(uv):
     """Same spec, other wheels (an upgrade): the versioned layer's version moves; kept versions keep it."""
     spec = dataclasses.replace(stack(runtime=[], framework=["six"]), exclude_newer="2021-06-01")
     spec = dataclasses.replace(spec, layers=tuple(dataclasses.replace(x, versioned=True) for x in spec.layers))
-    old = lock_stack(spec, Resolver(uv, Path(sys.executable), (), "2021-06-01"), {}, now=T1)
+    old = lock_stack(spec, Resolver(uv, Path(sys.executable), NO_INDEXES, (), "2021-06-01"), {}, now=T1)
     assert packages(old["pylock.framework-sci.toml"])["six"]["version"] == "1.16.0"
     assert versions(old)[FRAMEWORK_KEY] == ("framework-sci@1", 1, "2021-06-01T00:00:00Z")  # now, clamped
     # without the cut-off uv keeps the versions of the previous lock: nothing the layer installs changes
     unlimited = dataclasses.replace(spec, exclude_newer="")
-    kept = lock_stack(unlimited, Resolver(uv, Path(sys.executable)), json.loads(old["index"]), now=T3)
+    kept = lock_stack(unlimited, Resolver(uv, Path(sys.executable), NO_INDEXES), json.loads(old["index"]), now=T3)
     assert packages(kept["pylock.framework-sci.toml"])["six"]["version"] == "1.16.0"
     assert versions(kept) == versions(old)
     assert json.loads(kept["index"])["exclude_newer"] == ""
-    upgraded = lock_stack(unlimited, Resolver(uv, Path(sys.executable), ("--upgrade",)), json.loads(kept["index"]), T3)
+    upgraded = lock_stack(
+        unlimited, Resolver(uv, Path(sys.executable), NO_INDEXES, ("--upgrade",)), json.loads(kept["index"]), T3
+    )
     assert Version(packages(upgraded["pylock.framework-sci.toml"])["six"]["version"]) >= Version("1.17.0")
     assert versions(upgraded)[FRAMEWORK_KEY] == ("framework-sci@2", 2, T3_Z)
     assert versions(upgraded)[RUNTIME_KEY] == ("cpython3_11@1", 1, "2021-06-01T00:00:00Z")
@@ -425,14 +430,14 @@ def test_lock_time_defaults_to_the_current_time():
 def test_exclude_newer_picks_the_release_before_it_and_is_recorded(uv):
     """six 1.17.0 was released in December 2024: locked as of June 2021, six is 1.16.0."""
     spec = dataclasses.replace(stack(runtime=["six"]), exclude_newer="2021-06-01")
-    files = lock_stack(spec, Resolver(uv, Path(sys.executable), (), "2021-06-01"), {})
+    files = lock_stack(spec, Resolver(uv, Path(sys.executable), NO_INDEXES, (), "2021-06-01"), {})
     assert packages(files["pylock.cpython3_11.toml"])["six"]["version"] == "1.16.0"
     index = json.loads(files["index"])
     assert index["exclude_newer"] == "2021-06-01"
     assert index["layers"][RUNTIME_KEY]["locked_at"] == "2021-06-01T00:00:00Z"
     assert index["layers"][RUNTIME_KEY]["wheels"]["linux_x86_64"][0]["filename"] == "six-1.16.0-py2.py3-none-any.whl"
     # the same stack without the limit: the newest six
-    latest = lock_stack(dataclasses.replace(spec, exclude_newer=""), Resolver(uv, Path(sys.executable)), {})
+    latest = lock_stack(dataclasses.replace(spec, exclude_newer=""), Resolver(uv, Path(sys.executable), NO_INDEXES), {})
     assert Version(packages(latest["pylock.cpython3_11.toml"])["six"]["version"]) >= Version("1.17.0")
     assert json.loads(latest["index"])["exclude_newer"] == ""
 
@@ -456,7 +461,7 @@ def diamond(b: list[str], c: list[str], app: list[str], d: list[str] | None = No
         spec_layer(C_KEY, "framework", "framework-c", c, over, x86),
         spec_layer(APP_KEY, "application", "app-app", app, [B_KEY, C_KEY, *over], x86),
     ]
-    return StackSpec("stacks:lock", "", tuple(layers))
+    return StackSpec("stacks:lock", "", {}, tuple(layers))
 
 
 def test_diamond_locks_each_package_once(resolver):

@@ -124,8 +124,9 @@ def test_unknown_platform_lists_the_supported_ones():
 # Platform tags
 
 
-def test_manylinux_tags_newest_first_with_legacy_aliases():
+def test_manylinux_tags_newest_first_with_legacy_aliases_then_the_plain_linux_tag():
     tags = platform("linux_x86_64").platform_tags(DEFAULT)
+    assert tags.pop() == "linux_x86_64"  # locally built wheels: accepted, last
     expected = []
     for minor in range(28, 4, -1):
         expected.append(f"manylinux_2_{minor}_x86_64")
