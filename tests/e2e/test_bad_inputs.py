@@ -440,7 +440,8 @@ def test_requirement_that_no_index_has(stack: Workspace) -> None:
     assert_one_error(
         error, "//stacks:hello (linux_x86_64): uv could not resolve the layer's requirements:", quoted=UV_ERROR
     )
-    assert "Because rules-venvstacks-no-such-package was not found in the package" in error
+    words = " ".join(error.replace("|", " ").split())  # uv's lines are quoted `    | ...` and may wrap
+    assert "Because rules-venvstacks-no-such-package was not found in the package registry" in words
     assert "Fix the `requirements` of //stacks:hello (or narrow its `platforms`), then lock again." in error
     assert_nothing_written(stack, before)
 
@@ -580,7 +581,7 @@ def test_lock_test_fails_on_a_pylock_file_edited_by_hand(stack: Workspace) -> No
     pylock = stack.path / "stacks/pylock.app-hello.toml"
     pylock.write_text(pylock.read_text() + "# edited\n")
     output = failing(stack, "test", "--test_output=errors", "//stacks:lock_test")
-    assert "  - pylock.app-hello.toml was edited after //stacks:lock wrote it" in output
+    assert "  - stacks/pylock.app-hello.toml changed after //stacks:lock locked it" in output
     assert "run `bazel run //stacks:lock` and commit what it writes" in output
     assert not PYTHON_FRAME.search(output)
 
@@ -703,4 +704,67 @@ platform(name = "plan9", constraint_values = [])
         failing(stack, "build", "--platforms=//stacks:plan9", "//stacks:anywhere"),
         "//stacks:anywhere: the target platform is not one rules_venvstacks supports; "
         "use --platforms=@rules_venvstacks//platforms:<name>",
+    )
+
+
+# Package indexes (declared in MODULE.bazel, used by layers)
+
+INDEXES = """
+venvstacks.index(name = "mirror-a", explicit = True, url = "https://a.invalid/simple")
+venvstacks.index(name = "mirror-b", explicit = True, url = "https://b.invalid/simple")
+"""
+
+
+def declare_indexes(ws: Workspace) -> None:
+    module = ws.path / "MODULE.bazel"
+    module.write_text(module.read_text() + INDEXES)
+
+
+def test_package_index_that_module_bazel_does_not_declare(stack: Workspace) -> None:
+    declare_indexes(stack)
+    set_attribute(stack, "base", 'package_indexes = {"six": "nowhere"}')
+    assert_one_error(
+        failing(stack, "build", "//stacks:base"),
+        '//stacks:base: `package_indexes` names the package index "nowhere", which MODULE.bazel does not declare '
+        '(declared: mirror-a, mirror-b); add `venvstacks.index(name = "nowhere", url = ...)` there, or fix the name',
+    )
+
+
+def test_lower_layers_taking_a_package_from_different_indexes(stack: Workspace) -> None:
+    declare_indexes(stack)
+    add_to_stacks(
+        stack,
+        """
+framework_layer(name = "from_a", package_indexes = {"six": "mirror-a"}, requirements = ["six"], runtime = ":cpython")
+
+framework_layer(name = "from_b", package_indexes = {"six": "mirror-b"}, requirements = ["six"], runtime = ":cpython")
+
+application_layer(name = "both", frameworks = [":from_a", ":from_b"], launch_module = "hello.py")
+""",
+    )
+    assert_one_error(
+        failing(stack, "build", "//stacks:both"),
+        "//stacks:both: its lower layers take six from different indexes (//stacks:from_a: mirror-a, "
+        '//stacks:from_b: mirror-b); add `index_overrides = {"mirror-b": "mirror-a"}` to accept mirror-a',
+    )
+
+
+def test_index_override_that_overrides_nothing(stack: Workspace) -> None:
+    declare_indexes(stack)
+    set_attribute(stack, "hello", 'index_overrides = {"mirror-a": "mirror-b"}')
+    assert_one_error(
+        failing(stack, "build", "//stacks:hello"),
+        '//stacks:hello: `index_overrides` = {"mirror-a": "mirror-b"} overrides nothing (no lower layer takes a '
+        "package from mirror-a where this layer takes it from mirror-b); remove it",
+    )
+
+
+def test_layer_taking_a_package_from_another_index_than_its_lower_layer(stack: Workspace) -> None:
+    declare_indexes(stack)
+    set_attribute(stack, "base", 'package_indexes = {"six": "mirror-a"}')
+    set_attribute(stack, "hello", 'package_indexes = {"six": "mirror-b"}')
+    assert_one_error(
+        failing(stack, "build", "//stacks:hello"),
+        "//stacks:hello: `package_indexes` takes six from mirror-b, but its lower layer //stacks:base takes it from "
+        'mirror-a; add `index_overrides = {"mirror-a": "mirror-b"}` to accept that',
     )
