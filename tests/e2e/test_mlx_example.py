@@ -96,7 +96,7 @@ def test_run_prints_mlx_version_and_computes_on_cpu(mlx: Workspace) -> None:
 
 def test_layer_tests_pass(mlx: Workspace) -> None:
     result = mlx.bazel("test", "//stacks:all")
-    assert "3 tests pass" in result.stdout + result.stderr
+    assert "4 tests pass" in result.stdout + result.stderr
 
 
 def test_archives_deploy_with_their_postinstall_anywhere_and_move(mlx: Workspace, tmp_path: Path) -> None:
@@ -169,6 +169,8 @@ def test_relock_without_changes_rewrites_nothing(mlx: Workspace) -> None:
 def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_path: Path) -> None:
     mlx.bazel("build", "//stacks:mlx_app")  # up to date after the tests that changed the stack
     other = copy_workspace(EXAMPLES / "mlx", tmp_path / "another" / "checkout", tmp_path / "other_output_base")
+    for lock_file in [*(mlx.path / "stacks").glob("pylock.*.toml"), mlx.path / "stacks" / "venvstacks_lock.json"]:
+        shutil.copyfile(lock_file, other.path / "stacks" / lock_file.name)  # the same sources: relocked ones too
     try:
         other.bazel("build", "//stacks:mlx_app")
         assert_same_published_layers(mlx, other)

@@ -84,7 +84,7 @@ def test_layer_tests_pass_on_the_remote_worker(remote: tuple[Workspace, list[dic
     ws, _ = remote
     log = ws.output_base / "test_execution_log.json"
     result = ws.bazel("test", "//stacks:all", f"--execution_log_json_file={log}", check=False)
-    assert "3 tests pass" in result.stdout + result.stderr, result.stderr[-4000:]
+    assert "4 tests pass" in result.stdout + result.stderr, result.stderr[-4000:]
     spawns = read_json_stream(log)
     tests = [e for e in spawns if e["commandArgs"][0].endswith("/test-setup.sh")]
     assert len(tests) == len(MLX_LAYERS)
