@@ -8,7 +8,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = {"launcher": "bench_launcher", "remote": "bench_remote", "peers": "bench_peers"}
+BENCHMARKS = {"launcher": "bench_launcher", "remote": "bench_remote", "peers": "bench_peers", "images": "bench_images"}
 
 
 def main() -> int:

@@ -230,7 +230,7 @@ def write_tarball(layout: Path, out: Path) -> None:
     OCI archives want index.json at the root, and the blobs are compressed already."""
     names = [
         Path(directory, name).relative_to(layout).as_posix()
-        for directory, dirnames, filenames in os.walk(layout)
+        for directory, dirnames, filenames in os.walk(layout, followlinks=True)  # however the input was staged
         for name in dirnames + filenames
     ]
     partial = out.with_name(out.name + ".partial")

@@ -60,7 +60,8 @@ def test_build_uses_bazel8_repo_names(bazel8: Workspace) -> None:
 
 def test_layer_tests_and_run_pass(bazel8: Workspace) -> None:
     result = bazel8.bazel("test", "//stacks:all")
-    assert "4 tests pass"  # the three layers' tests and lock_test in result.stdout + result.stderr
+    # the three layers' tests and the lock's test
+    assert "4 tests pass" in result.stdout + result.stderr, result.stderr
     run = bazel8.bazel("run", "//stacks:mlx_app")
     assert "MLX 0.32.4 on Device(cpu, 0)" in run.stdout
 

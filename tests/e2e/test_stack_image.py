@@ -61,7 +61,9 @@ def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worksp
     b = copy_workspace(EXAMPLES / "sklearn", base / "checkout b" / "sklearn", base / "b.output_base")
     try:
         for ws in (a, b):
-            ws.bazel("build", *(f"//stacks:{image}" for image in IMAGES), "//stacks:classify_image.tar")
+            actions = ws.build_counting(*(f"//stacks:{image}" for image in IMAGES), "//stacks:classify_image.tar")
+            # Really built in each checkout (no cache between them); one layer action per stack layer, 4 for 6 uses.
+            assert (actions["VenvstacksImageLayer"], actions["VenvstacksImageLayout"]) == (4, 2), actions
         yield a, b
     finally:
         a.shutdown()
@@ -152,8 +154,10 @@ def test_skopeo_reads_the_layout_and_the_tarball(checkouts: tuple[Workspace, Wor
         assert inspected["Layers"] == [layer["digest"] for layer in manifest["layers"]], reference
         assert (inspected["Architecture"], inspected["Os"]) == ("amd64", "linux")
     skopeo("copy", f"oci-archive:{tarball}", f"oci:{tmp_path / 'copy'}:latest")
-    copied, _ = check_layout(tmp_path / "copy")
-    assert copied["layers"] == manifest["layers"]  # nothing re-encoded: the same blobs
+    [copied] = json.loads((tmp_path / "copy" / "index.json").read_text())["manifests"]
+    [entry] = json.loads((layout / "index.json").read_text())["manifests"]
+    assert copied["digest"] == entry["digest"]  # nothing re-encoded: the same manifest, so the same blobs
+    assert all(blob(tmp_path / "copy", layer["digest"]).is_file() for layer in manifest["layers"])
 
 
 def skopeo(*args: str) -> str:
@@ -264,7 +268,11 @@ def write_base_layout(files: dict[str, bytes], layout: Path) -> None:
         "config": {"mediaType": CONFIG, **store(json.dumps(config).encode())},
         "layers": [{"mediaType": LAYER, **store(layer)}],
     }  # fmt: skip
-    entry = {"mediaType": MANIFEST, **store(json.dumps(manifest).encode())}
+    entry = {
+        "mediaType": MANIFEST,
+        **store(json.dumps(manifest).encode()),
+        "platform": {"architecture": "amd64", "os": "linux"},
+    }
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": [entry]}))
     (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
 
@@ -295,7 +303,7 @@ def on_base(checkouts: tuple[Workspace, Workspace], classify_rootfs: Path) -> Pa
 def test_base_image_goes_under_the_stack_and_runs_hermetically(
     checkouts: tuple[Workspace, Workspace], on_base: Path, tmp_path: Path
 ) -> None:
-    base_manifest, _ = check_layout(on_base.parent / "system_base")
+    base_manifest, _ = check_layout(checkouts[0].path / "stacks" / "system_base")
     manifest, config = check_layout(on_base)
     stack, _ = check_layout(bin_dir(checkouts[0]) / "cluster_image")
     assert manifest["layers"][0]["digest"] == base_manifest["layers"][0]["digest"]

@@ -291,7 +291,7 @@ def test_layout_and_tarball_are_reproducible(stack, layers, layouts, prefix, tmp
     assert validate_layout(tmp_path / "unpacked") == []
 
 
-def make_base(path: Path, architecture: str = "amd64", docker: bool = False) -> Path:
+def make_base(path: Path, architecture: str = "amd64", docker: bool = False, release: bytes = b"base\n") -> Path:
     """A small base image layout: one layer (etc/base-release), Env with PATH and LANG, a label, Cmd, history."""
     (path / "blobs" / "sha256").mkdir(parents=True)
 
@@ -303,8 +303,8 @@ def make_base(path: Path, architecture: str = "amd64", docker: bool = False) -> 
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         info = tarfile.TarInfo("etc/base-release")
-        info.size = 5
-        tar.addfile(info, io.BytesIO(b"base\n"))
+        info.size = len(release)
+        tar.addfile(info, io.BytesIO(release))
     layer = gzip.compress(raw.getvalue(), mtime=0)
     config = {
         "architecture": architecture, "os": "linux",
@@ -352,6 +352,25 @@ def test_base_image_goes_below_the_stack(stack, layers, prefix, tmp_path, docker
     assert run["config"]["Labels"]["base"] == "yes"
     assert [h.get("created_by") for h in run["history"]][:2] == ["base layer", "ENV LANG"]
     assert len(run["history"]) == 5 and len(run["rootfs"]["diff_ids"]) == 4
+
+
+def test_base_image_of_a_multi_platform_index(stack, layers, prefix, tmp_path):
+    """A layout listing one image per platform (as `skopeo copy --all` writes them): the target platform's is used."""
+    arm64_base = make_base(tmp_path / "arm64", architecture="arm64", release=b"arm64\n")
+    arm64 = json.loads((arm64_base / "index.json").read_text())["manifests"]
+    base = make_base(tmp_path / "base")
+    amd64 = json.loads((base / "index.json").read_text())["manifests"]
+    for blob in (tmp_path / "arm64" / "blobs" / "sha256").iterdir():
+        shutil.copy(blob, base / "blobs" / "sha256" / blob.name)
+    entries = [arm64[0] | {"platform": {"architecture": "arm64", "os": "linux"}}]
+    entries.append(amd64[0] | {"platform": {"architecture": "amd64", "os": "linux"}})
+    (base / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": entries}))
+    write_layout(layout_config(stack, layers, prefix, "one", base=str(base)), tmp_path / "image")
+    amd64_manifest, arm64_manifest = (
+        json.loads(image_oci.blob_path(base, entry[0]["digest"]).read_bytes()) for entry in (amd64, arm64)
+    )
+    assert amd64_manifest["layers"][0]["digest"] != arm64_manifest["layers"][0]["digest"]
+    assert manifest_of(tmp_path / "image")["layers"][0]["digest"] == amd64_manifest["layers"][0]["digest"]
 
 
 def test_base_image_of_another_architecture_is_refused(stack, layers, prefix, tmp_path):

@@ -4,9 +4,8 @@ import sys
 
 import numpy
 import packaging
-import tabulate
-
 import stack_info
+import tabulate
 
 
 def main() -> int:
