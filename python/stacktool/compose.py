@@ -37,9 +37,11 @@ from stacktool.link import (
     DYNLIB_DIR,
     INJECTED,
     LIBRARY_PATH_FILE,
+    VENVSTACKS_LAYER_CONFIG,
     layers_path_files,
     python_wrapper,
     shared_libraries,
+    venvstacks_layer_config,
     windows_venv_launchers,
 )
 from stacktool.module_hash import module_hash
@@ -249,5 +251,6 @@ def compose(config: ComposeConfig, out: Path, venv_files: Path | None = None) ->
     )
     generated = f"rules_venvstacks ({config.env_name})"
     composer.add_bytes(LAYER_RECORD, to_json(record).encode(), generated)
+    composer.add_bytes(VENVSTACKS_LAYER_CONFIG, venvstacks_layer_config(record, layout), generated)
     composer.add_bytes("postinstall.py", (INJECTED / "postinstall.py").read_bytes(), generated)
     return runtime

@@ -278,7 +278,6 @@ class PackConfig:
 
     archive_format: str
     label: str  # the layer's Bazel label
-    layer_name: str  # its target name
     lock_label: str
     pylock_sha256: str  # of the layer's pylock file when it was locked
     lock_version: int

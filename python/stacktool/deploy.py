@@ -47,8 +47,8 @@ class DeployedLayer:
 
 def _unpack(metadata_file: Path, dest: Path, incremental: bool) -> DeployedLayer:
     metadata = read_metadata(metadata_file)
-    archive = metadata_file.parent / metadata["archive"]["name"]
-    expected = metadata["archive"]["sha256"]
+    archive = metadata_file.parent / metadata["archive_name"]
+    expected = metadata["archive_hashes"]["sha256"]
     target = dest / metadata["install_target"]
     marker = dest / f".{metadata['install_target']}.sha256"
     if incremental and target.is_dir() and marker.exists() and marker.read_text() == expected:
@@ -97,8 +97,8 @@ def run_directory(label: str, top_metadata: Path) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     base = Path(os.environ.get("VENVSTACKS_RUN_DIR") or cache / "rules_venvstacks" / "run")
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", "")
-    key = hashlib.sha256("\0".join((workspace, label, metadata["platform"])).encode()).hexdigest()[:16]
-    return base / f"{metadata['env_name']}-{key}"
+    key = hashlib.sha256("\0".join((workspace, label, metadata["target_platform"])).encode()).hexdigest()[:16]
+    return base / f"{metadata['layer_name']}-{key}"
 
 
 @contextmanager
@@ -116,7 +116,7 @@ def exclusive(deploy_dir: Path) -> Iterator[None]:
 def exec_layer(layer: DeployedLayer, args: list[str], module: str | None = None) -> int:
     """Runs the layer's python with `args`: `-m module`, else (applications) `-m` their launch module; returns the
     exit status where the process cannot be replaced."""
-    launch = module or layer.metadata["launch_module"]
+    launch = module or layer.metadata["app_launch_module"]
     argv = [str(layer.python), *(["-m", launch] if launch else []), *args]
     if os.name == "posix":
         sys.stdout.flush()
@@ -168,7 +168,7 @@ def check(
     failures, notes = _import_failures(top, names, provided)
     for note in notes:
         print(f"note: {note}")
-    launch = top.metadata["launch_module"]
+    launch = top.metadata["app_launch_module"]
     if launch:
         run = subprocess.run([str(top.python), "-m", launch, *launch_args], capture_output=True, text=True, check=False)
         print(f"python -m {launch}: exit {run.returncode}\n{run.stdout}{run.stderr}")

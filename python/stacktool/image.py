@@ -38,7 +38,7 @@ from stacktool.image_oci import (
     read_image,
     schema_problems,
 )
-from stacktool.metadata import read_metadata
+from stacktool.metadata import lower_layers, read_metadata
 from stacktool.platforms import platform
 
 CREATED = "1980-01-01T00:00:00Z"  # archive.FIXED_MTIME: the time of every file in the layers, and of the image
@@ -148,7 +148,7 @@ def write_layout(config: LayoutConfig, out: Path) -> dict[str, Any]:
 def _check_stack(config: LayoutConfig, stack: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
     """The application's metadata, once the layers are known to be its stack, lowest first, at the prefix."""
     app = stack[-1][1]
-    expected = [*reversed(app["lower_layers"]), app["install_target"]]
+    expected = [*reversed(lower_layers(app)), app["install_target"]]
     found = [metadata["install_target"] for _, metadata in stack]
     if app["kind"] != "application" or found != expected:
         raise ImageError(
@@ -161,8 +161,8 @@ def _check_stack(config: LayoutConfig, stack: list[tuple[Any, dict[str, Any]]]) 
                 f"{config.label}: the image layer of {metadata['install_target']} is "
                 f"{desc.install_target} at {desc.prefix}, not at {config.prefix}"
             )
-        if metadata["platform"] != config.platform:
-            raise ImageError(f"{config.label}: {metadata['install_target']} is built for {metadata['platform']}")
+        if metadata["target_platform"] != config.platform:
+            raise ImageError(f"{config.label}: {metadata['install_target']} is built for {metadata['target_platform']}")
     return app
 
 
@@ -177,12 +177,12 @@ def _run_config(
     layers = [{key: m[key] for key in ("install_target", "lock_version", "requirements_hash")} for m in stack]
     labels = dict(base.get("Labels") or {}) | {
         LABEL_PREFIX + "layers": json.dumps(layers, separators=(",", ":")),
-        LABEL_PREFIX + "launch_module": app["launch_module"],
+        LABEL_PREFIX + "launch_module": app["app_launch_module"],
         LABEL_PREFIX + "platform": config.platform,
     }
     inherited = {key: value for key, value in base.items() if key not in ("Entrypoint", "Cmd", "Env", "Labels")}
     run_config = inherited | {
-        "Entrypoint": [f"{app_dir}/bin/python", "-m", app["launch_module"]],
+        "Entrypoint": [f"{app_dir}/bin/python", "-m", app["app_launch_module"]],
         "Env": [f"{key}={value}" for key, value in env.items()],
         "Labels": labels,
     }

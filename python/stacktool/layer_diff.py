@@ -1,7 +1,7 @@
 """What changed between two published versions of a layer or of a stack (the `diff` verb; docs/reports.md).
 
 Each side is a layer's metadata file or a directory of published layers (their metadata files directly in it or one
-level down, as in `bazel-bin/<package>/` or a stack_bundle's `<platform>/`); layers are matched by env_name and
+level down, as in `bazel-bin/<package>/` or a stack_bundle's `<platform>/`); layers are matched by layer_name and
 platform. Per layer: what its metadata says changed (install target, lock, lower layers...), packages added, removed
 or changed (version or wheel), and, from the archives next to the metadata, files added, removed or changed (by
 content) and the bytes of each: as text for people, or as JSON for tools.
@@ -16,7 +16,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from stacktool.errors import UserError
-from stacktool.metadata import read_metadata
+from stacktool.metadata import lower_layers, read_metadata
 from stacktool.size_report import Member, archive_members, human, installed_size
 
 DIFF_VERSION = 1
@@ -42,7 +42,7 @@ def _metadata_files(path: Path) -> list[Path]:
             data = json.loads(candidate.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             continue
-        if isinstance(data, dict) and "metadata_version" in data and "archive" in data:
+        if isinstance(data, dict) and "metadata_version" in data and "archive_name" in data:
             found.append(candidate)
     if not found:
         raise DiffError(
@@ -52,11 +52,11 @@ def _metadata_files(path: Path) -> list[Path]:
 
 
 def _layers(path: Path) -> dict[tuple[str, str], Side]:
-    """(env_name, platform) -> (metadata file, metadata) of the layers `path` is or holds."""
+    """(layer_name, target_platform) -> (metadata file, metadata) of the layers `path` is or holds."""
     layers: dict[tuple[str, str], Side] = {}
     for file in _metadata_files(path):
         metadata = read_metadata(file)
-        key = (metadata["env_name"], metadata["platform"])
+        key = (metadata["layer_name"], metadata["target_platform"])
         if key in layers:
             raise DiffError(f"{path}: two versions of {key[0]} for {key[1]} ({layers[key][0]}, {file}); pass one file")
         layers[key] = (file, metadata)
@@ -85,7 +85,7 @@ def _members(side: Side | None, digests: bool) -> dict[str, Member]:
     if side is None:
         return {}
     path, metadata = side
-    members = archive_members(path.parent / metadata["archive"]["name"], digests=digests)
+    members = archive_members(path.parent / metadata["archive_name"], digests=digests)
     return {m.path: m for m in members if m.kind != "dir"}
 
 
@@ -109,10 +109,10 @@ FIELDS = {
     "lock_version": ("lock_version",),
     "locked_at": ("locked_at",),
     "requirements_hash": ("requirements_hash",),
-    "lower_layers": ("lower_layers",),
-    "python": ("python", "version"),
-    "runtime_archive_sha256": ("python", "runtime_archive", "sha256"),
-    "launch_module": ("launch_module",),
+    "required_layers": ("required_layers",),
+    "python_implementation": ("python_implementation",),
+    "runtime_archive_sha256": ("runtime_archive", "sha256"),
+    "app_launch_module": ("app_launch_module",),
     "app_launch_module_hash": ("app_launch_module_hash",),
     "lock_sha256": ("lock", "sha256"),
 }
@@ -131,8 +131,8 @@ def _sizes(side: Side | None, members: dict[str, Member]) -> dict[str, Any] | No
     return {
         "install_target": metadata["install_target"],
         "metadata": str(path),
-        "archive_sha256": metadata["archive"]["sha256"],
-        "archive_size": metadata["archive"]["size"],
+        "archive_sha256": metadata["archive_hashes"]["sha256"],
+        "archive_size": metadata["archive_size"],
         "installed_size": installed_size(list(members.values())),
     }
 
@@ -140,7 +140,7 @@ def _sizes(side: Side | None, members: dict[str, Member]) -> dict[str, Any] | No
 def diff_layer(old: Side | None, new: Side | None) -> dict[str, Any]:
     """What changed from `old` to `new` (a (metadata file, metadata) each; None for a layer only on one side)."""
     either = (new or old)[1]  # type: ignore[index]
-    same_archive = bool(old and new and old[1]["archive"]["sha256"] == new[1]["archive"]["sha256"])
+    same_archive = bool(old and new and old[1]["archive_hashes"] == new[1]["archive_hashes"])
     old_members, new_members = _members(old, not same_archive), _members(new, not same_archive)
     metadata = {}
     if old and new:
@@ -154,8 +154,8 @@ def diff_layer(old: Side | None, new: Side | None) -> dict[str, Any]:
         status = "unchanged"
     before, after = _sizes(old, old_members), _sizes(new, new_members)
     return {
-        "env_name": either["env_name"],
-        "platform": either["platform"],
+        "layer_name": either["layer_name"],
+        "target_platform": either["target_platform"],
         "kind": either["kind"],
         "status": status,
         "old": before,
@@ -177,7 +177,7 @@ def diff_layer(old: Side | None, new: Side | None) -> dict[str, Any]:
 def _order(pair: tuple[Side | None, Side | None]) -> tuple[int, str, str]:
     """Lowest layers first (fewest layers below), then by name and platform."""
     metadata = (pair[1] or pair[0])[1]  # type: ignore[index]
-    return len(metadata["lower_layers"]), metadata["env_name"], metadata["platform"]
+    return len(lower_layers(metadata)), metadata["layer_name"], metadata["target_platform"]
 
 
 def diff(old: Path, new: Path) -> dict[str, Any]:
@@ -217,7 +217,7 @@ def _file_lines(files: dict[str, Any], all_files: bool) -> list[str]:
 
 
 def _layer_lines(layer: dict[str, Any], all_files: bool) -> list[str]:
-    lines = [f"{layer['env_name']} ({layer['platform']}): {layer['status']}"]
+    lines = [f"{layer['layer_name']} ({layer['target_platform']}): {layer['status']}"]
     if layer["status"] == "unchanged":
         return lines
     for name, change in layer["metadata"].items():

@@ -7,7 +7,9 @@
 - `share/venv/dynlib/`: links to this layer's own shared libraries, for the layers above it (Linux, macOS;
   Windows layers add the lower layers' `Library/bin` with `os.add_dll_directory` instead);
 - `Scripts/python.exe` (Windows): the runtime's venv launcher, which starts the runtime's python.exe as this
-  layer's python (it reads pyvenv.cfg).
+  layer's python (it reads pyvenv.cfg);
+- `share/venv/metadata/venvstacks_layer.json`: venvstacks' deployed layer config, for tools that read venvstacks'
+  layers (our postinstall.py reads the layer's LayerRecord, which holds the same paths and more).
 All paths are relative; `postinstall.py` writes what needs absolute paths (pyvenv.cfg, the library path).
 """
 
@@ -18,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from stacktool.contract import LayerRecord
 from stacktool.errors import UserError
 from stacktool.layout import Layout
 
@@ -25,6 +28,7 @@ DYNLIB_DIR = "share/venv/dynlib"
 WINDOWS_DLL_DIR = "Library/bin"  # where Windows layers keep DLLs for the layers above (venvstacks' convention)
 LIBRARY_PATH_FILE = "share/venvstacks/library_path"
 BASE_PYTHON_LINK = "bin/python_"  # written by postinstall.py: the runtime's interpreter, which bin/python runs
+VENVSTACKS_LAYER_CONFIG = "share/venv/metadata/venvstacks_layer.json"
 INJECTED = Path(__file__).resolve().parent / "injected"
 
 
@@ -35,6 +39,25 @@ class LinkError(UserError):
 def lower_site_packages(layout: Layout, lower: list[str]) -> list[str]:
     """Each lower layer's site-packages, relative to this layer's site-packages."""
     return [f"{layout.up_from_site_packages}/../{env}/{layout.site_packages}" for env in lower]
+
+
+def venvstacks_layer_config(record: LayerRecord, layout: Layout) -> bytes:
+    """VENVSTACKS_LAYER_CONFIG of the layer `record` describes, with venvstacks' fields (paths relative to the layer;
+    lower layers' site-packages in C3 order then the runtime's; the frameworks' shared library directories)."""
+    frameworks = list(record.lower[:-1])
+    config: dict[str, object] = {
+        "python": record.interpreter,
+        "py_version": record.runtime_source.python_version,
+        "base_python": record.interpreter
+        if record.kind == "runtime"
+        else f"../{record.runtime}/{record.runtime_interpreter}",
+        "site_dir": layout.site_packages,
+        "pylib_dirs": [f"../{env}/{layout.site_packages}" for env in record.lower],
+        "dynlib_dirs": [f"../{env}/{WINDOWS_DLL_DIR if layout.windows else DYNLIB_DIR}" for env in frameworks],
+    }
+    if record.launch_module:
+        config["launch_module"] = record.launch_module.name
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
 def python_wrapper(var: str) -> str:

@@ -40,6 +40,13 @@ def write_metadata(metadata: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def lower_layers(metadata: dict[str, Any]) -> list[str]:
+    """install_targets of the layers below a layer, nearest first, the runtime last (none below a runtime)."""
+    if metadata["kind"] == "runtime":
+        return []
+    return [*metadata["required_layers"], metadata["runtime_layer"]]
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     metadata: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     validate(metadata, str(path))

@@ -9,6 +9,7 @@ from stacktool.contract import LAYER_RECORD, LayerRecord, PackConfig, read_json
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
 from stacktool.metadata import metadata_version, write_metadata
+from stacktool.platforms import platform
 from stacktool.sbom import write_sbom
 
 
@@ -37,36 +38,31 @@ def pack_layer(
     record = read_json(LayerRecord, tree / LAYER_RECORD)
     write_archive(tree, archive, top=record.install_target, fmt=config.archive_format, symlinks=symlinks)
     source = record.runtime_source
+    runtime = record.kind == "runtime"
     metadata = {
         "metadata_version": metadata_version(),
-        "layer_name": config.layer_name,
+        "layer_name": record.env_name,
         "label": config.label,
-        "env_name": record.env_name,
         "install_target": record.install_target,
         "lock_version": config.lock_version,
         "locked_at": config.locked_at,
         "requirements_hash": config.requirements_hash,
         "kind": record.kind,
-        "platform": record.platform,
-        "python": {
-            "implementation": "cpython",
-            "version": source.python_version,
-            "runtime_archive": {"file": source.file, "sha256": source.sha256, "origin": source.origin},
-        },
+        "target_platform": record.platform,
+        "python_implementation": f"cpython@{source.python_version}",
+        "bound_to_implementation": runtime or platform(record.platform).is_windows,
+        "runtime_archive": {"file": source.file, "sha256": source.sha256, "origin": source.origin},
         "runtime_layer": record.runtime,
-        "lower_layers": list(record.lower),
-        "launch_module": record.launch_module.name if record.launch_module else None,
+        "required_layers": list(record.lower[:-1]),
+        "app_launch_module": record.launch_module.name if record.launch_module else None,
         "app_launch_module_hash": record.launch_module.hash if record.launch_module else None,
         "app_support_modules": [{"name": m.name, "hash": m.hash} for m in record.support_modules],
         "packages": [
             {"name": p.name, "version": p.version, "wheel": p.wheel, "sha256": p.sha256} for p in record.packages
         ],
-        "archive": {
-            "name": archive.name,
-            "format": config.archive_format,
-            "sha256": sha256_of(archive),
-            "size": archive.stat().st_size,
-        },
+        "archive_name": archive.name,
+        "archive_size": archive.stat().st_size,
+        "archive_hashes": {"sha256": sha256_of(archive)},
         "lock": {"file": pylock.name, "sha256": lock_sha256},
     }
     write_metadata(metadata, metadata_path)

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from packaging.utils import canonicalize_name
 
 from stacktool.errors import UserError
+from stacktool.metadata import lower_layers
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "cyclonedx"
 SCHEMA_ID = "http://cyclonedx.org/schema/bom-1.6.schema.json"
@@ -70,19 +71,19 @@ def _lower_layer(install_target: str, runtime: str) -> dict[str, Any]:
 
 def _runtime_component(metadata: dict[str, Any]) -> dict[str, Any]:
     """The CPython the layer runs on: its runtime archive, by sha256 and origin."""
-    python = metadata["python"]
-    source = python["runtime_archive"]
+    source = metadata["runtime_archive"]
+    version = metadata["python_implementation"].removeprefix("cpython@")
     qualifiers = {"checksum": "sha256:" + source["sha256"], "file_name": source["file"]}
     references = []
     if source["origin"].startswith(("https://", "http://")):
         qualifiers["download_url"] = source["origin"]
         references = [{"type": "distribution", "url": source["origin"], "hashes": _sha256(source["sha256"])}]
-    purl = f"pkg:generic/cpython@{python['version']}?" + "&".join(f"{k}={_quote(v)}" for k, v in qualifiers.items())
+    purl = f"pkg:generic/cpython@{version}?" + "&".join(f"{k}={_quote(v)}" for k, v in qualifiers.items())
     component = {
         "type": "platform",
         "bom-ref": "runtime:" + source["sha256"],
         "name": "cpython",
-        "version": python["version"],
+        "version": version,
         "description": "python-build-standalone CPython (the runtime archive of " + metadata["runtime_layer"] + ")",
         "hashes": _sha256(source["sha256"]),
         "purl": purl,
@@ -106,24 +107,23 @@ def _package(package: dict[str, Any]) -> dict[str, Any]:
 
 def _subject(metadata: dict[str, Any]) -> dict[str, Any]:
     """The layer itself: the BOM's `metadata.component`, hashed by its published archive."""
-    archive = metadata["archive"]
     return {
         "type": LAYER_TYPES[metadata["kind"]],
         "bom-ref": _layer_ref(metadata["install_target"]),
-        "name": metadata["env_name"],
+        "name": metadata["layer_name"],
         "version": str(metadata["lock_version"]),
-        "hashes": _sha256(archive["sha256"]),
+        "hashes": _sha256(metadata["archive_hashes"]["sha256"]),
         "properties": _properties(
             label=metadata["label"],
             kind=metadata["kind"],
-            platform=metadata["platform"],
+            platform=metadata["target_platform"],
             install_target=metadata["install_target"],
-            archive=archive["name"],
-            archive_size=archive["size"],
+            archive=metadata["archive_name"],
+            archive_size=metadata["archive_size"],
             requirements_hash=metadata["requirements_hash"],
             lock_file=metadata["lock"]["file"],
             lock_sha256=metadata["lock"]["sha256"],
-            launch_module=metadata["launch_module"],
+            launch_module=metadata["app_launch_module"],
         ),
     }
 
@@ -133,7 +133,7 @@ def build_sbom(metadata: dict[str, Any]) -> dict[str, Any]:
     subject = _subject(metadata)
     runtime = _runtime_component(metadata)
     packages = sorted((_package(p) for p in metadata["packages"]), key=lambda c: (c["name"].lower(), c["bom-ref"]))
-    lower = [_lower_layer(target, metadata["runtime_layer"]) for target in metadata["lower_layers"]]
+    lower = [_lower_layer(target, metadata["runtime_layer"]) for target in lower_layers(metadata)]
     runtime_layer = subject["bom-ref"] if metadata["kind"] == "runtime" else _layer_ref(metadata["runtime_layer"])
     direct = [c["bom-ref"] for c in packages] + [c["bom-ref"] for c in lower]
     dependencies = [{"ref": subject["bom-ref"], "dependsOn": direct}]

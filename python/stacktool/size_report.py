@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stacktool.errors import UserError
-from stacktool.metadata import read_metadata
+from stacktool.metadata import lower_layers, read_metadata
 
 REPORT_VERSION = 1
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
@@ -106,14 +106,14 @@ def installed_size(members: list[Member]) -> int:
 
 def _layer(metadata_path: Path) -> dict[str, Any]:
     metadata = read_metadata(metadata_path)
-    members = archive_members(metadata_path.parent / metadata["archive"]["name"])
+    members = archive_members(metadata_path.parent / metadata["archive_name"])
     return {
         "install_target": metadata["install_target"],
-        "env_name": metadata["env_name"],
+        "layer_name": metadata["layer_name"],
         "kind": metadata["kind"],
-        "platform": metadata["platform"],
-        "depth": len(metadata["lower_layers"]),
-        "archive_size": metadata["archive"]["size"],
+        "platform": metadata["target_platform"],
+        "depth": len(lower_layers(metadata)),
+        "archive_size": metadata["archive_size"],
         "installed_size": installed_size(members),
         "files": sum(m.kind == "file" for m in members),
         "packages": len(metadata["packages"]),
@@ -130,7 +130,7 @@ def stack_report(apps: list[list[Path]]) -> dict[str, Any]:
             key = read_metadata(path)["install_target"]
             layer = layers.get(key) or layers.setdefault(key, _layer(path) | {"apps": []})
             stack.append(layer)
-        name = stack[-1]["env_name"]
+        name = stack[-1]["layer_name"]
         for layer in stack:
             layer["apps"].append(name)
         report_apps.append({"name": name, "layers": [layer["install_target"] for layer in stack]})

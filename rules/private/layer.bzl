@@ -392,7 +392,6 @@ def _pack_config(ctx, spec, locked):
     return {
         "archive_format": ctx.attr.archive_format,
         "label": "//" + spec["key"],
-        "layer_name": ctx.label.name,
         "lock_label": locked.lock_label,
         "lock_version": locked.lock_version,
         "locked_at": locked.locked_at,

@@ -68,11 +68,19 @@ def read_json_stream(path: Path) -> list[dict[str, Any]]:
 
 
 def copy_workspace(source: Path, dest: Path, output_base: Path) -> Workspace:
-    """Copies a workspace (without bazel-* links), pointing its rules_venvstacks override at this checkout."""
+    """Copies a workspace (without bazel-* links), pointing its rules_venvstacks override at this checkout.
+
+    A checkout under a non-ASCII path is named through an ASCII link beside the copy: Bazel 7 cannot open a
+    non-ASCII path written in MODULE.bazel (bazelbuild/bazel#26625; the README says so)."""
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("bazel-*"), symlinks=True)
+    checkout = ROOT
+    if not str(ROOT).isascii():
+        checkout = dest.parent / f"{dest.name}.rules_venvstacks"
+        checkout.symlink_to(ROOT, target_is_directory=True)
+        assert str(checkout).isascii(), f"{checkout}: the tests need an ASCII temporary directory"
     module = dest / "MODULE.bazel"
-    text = module.read_text().replace("@RULES_VENVSTACKS@", str(ROOT))
-    module.write_text(OVERRIDE_PATH.sub(rf'\1"{ROOT}"', text))
+    text = module.read_text().replace("@RULES_VENVSTACKS@", str(checkout))
+    module.write_text(OVERRIDE_PATH.sub(rf'\1"{checkout}"', text))
     return Workspace(dest, output_base)
 
 

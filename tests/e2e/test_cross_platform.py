@@ -58,8 +58,9 @@ def test_one_build_publishes_every_platform(cross: Workspace) -> None:
         assert manifest["platforms"][platform]["deploy_order"] == order
         for env in ENV_NAMES:
             metadata = json.loads(bundle(cross, platform, f"{env}-{platform}.json").read_text())
-            assert metadata["platform"] == platform
-            assert metadata["archive"]["sha256"] == sha256_of(bundle(cross, platform, f"{env}-{platform}.tar.zst"))
+            assert metadata["target_platform"] == platform
+            archive = bundle(cross, platform, f"{env}-{platform}.tar.zst")
+            assert metadata["archive_hashes"]["sha256"] == sha256_of(archive)
 
 
 def test_macos_layer_has_macos_wheels_and_no_linux_binaries(cross: Workspace) -> None:

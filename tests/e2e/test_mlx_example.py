@@ -48,22 +48,18 @@ def test_build_publishes_every_layer_with_valid_metadata(mlx: Workspace) -> None
         metadata = json.loads(published(mlx, layer, ".json").read_text())
         jsonschema.validate(metadata, SCHEMA)
         archive = published(mlx, layer, ".tar.zst")
-        assert metadata["env_name"] == env_name
-        assert metadata["archive"] == {
-            "name": archive.name,
-            "format": "tar.zst",
-            "sha256": sha256_of(archive),
-            "size": archive.stat().st_size,
-        }
+        assert metadata["layer_name"] == env_name
+        assert (metadata["archive_name"], metadata["archive_size"]) == (archive.name, archive.stat().st_size)
+        assert metadata["archive_hashes"] == {"sha256": sha256_of(archive)}
         assert metadata["lock"]["sha256"] == sha256_of(mlx.path / "stacks" / metadata["lock"]["file"])
         assert (published(mlx, layer, ".json").parent / env_name).is_dir()  # the installed layer directory
     framework = json.loads(published(mlx, "mlx", ".json").read_text())
     assert {p["name"]: p["version"] for p in framework["packages"]} == {"mlx": "0.32.4", "mlx-cpu": "0.32.4"}
-    assert framework["lower_layers"] == ["cpython3_11"]
+    assert (framework["required_layers"], framework["runtime_layer"]) == ([], "cpython3_11")
     app = json.loads(published(mlx, "mlx_app", ".json").read_text())
     assert app["packages"] == []  # mlx comes from the framework layer, not installed again
-    assert app["lower_layers"] == ["framework-mlx", "cpython3_11"]
-    assert app["launch_module"] == "report_mlx_version"
+    assert (app["required_layers"], app["runtime_layer"]) == (["framework-mlx"], "cpython3_11")
+    assert app["app_launch_module"] == "report_mlx_version"
 
 
 def test_archives_hold_their_layer_only(mlx: Workspace) -> None:

@@ -31,7 +31,7 @@ def test_starlark_and_python_tables_name_the_same_platforms(workspace) -> None:
 
 def test_schema_enum_and_pbs_table_list_the_same_platforms() -> None:
     schema = json.loads(SCHEMA_PATH.read_text())
-    assert sorted(schema["properties"]["platform"]["enum"]) == sorted(PLATFORMS)
+    assert sorted(schema["properties"]["target_platform"]["enum"]) == sorted(PLATFORMS)
     pbs = json.loads((ROOT / "rules" / "private" / "pbs_runtimes.json").read_text())
     assert sorted(pbs["triples"]) == sorted(PLATFORMS)
     for entry in pbs["pythons"].values():

@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 from harness import WORKSPACES, Workspace, copy_workspace, open_archive
 from referencing import Registry, Resource
-from stacktool.metadata import read_metadata
+from stacktool.metadata import lower_layers, read_metadata
 from stacktool.size_report import PALETTE
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "python" / "stacktool" / "schemas" / "cyclonedx"
@@ -105,7 +105,7 @@ def test_each_layer_publishes_a_valid_sbom_next_to_its_metadata(stack: Stack) ->
         sbom = json.loads(published(stack.new, layer, ".cdx.json").read_text(encoding="utf-8"))
         assert [e.message for e in validator.iter_errors(sbom)] == [], layer
         assert sbom["metadata"]["timestamp"] == metadata["locked_at"]
-        assert sbom["metadata"]["component"]["hashes"][0]["content"] == metadata["archive"]["sha256"]
+        assert sbom["metadata"]["component"]["hashes"][0]["content"] == metadata["archive_hashes"]["sha256"]
         libraries = {c["name"]: c for c in sbom["components"] if c["type"] == "library"}
         assert sorted(libraries) == sorted(p["name"] for p in metadata["packages"])
         for package in metadata["packages"]:
@@ -113,10 +113,10 @@ def test_each_layer_publishes_a_valid_sbom_next_to_its_metadata(stack: Stack) ->
             assert component["purl"] == f"pkg:pypi/{package['name']}@{package['version']}?file_name={package['wheel']}"
             assert component["hashes"] == [{"alg": "SHA-256", "content": package["sha256"]}]
         (runtime,) = [c for c in sbom["components"] if c["bom-ref"].startswith("runtime:")]
-        assert runtime["version"] == metadata["python"]["version"]
-        assert runtime["hashes"][0]["content"] == metadata["python"]["runtime_archive"]["sha256"]
+        assert "cpython@" + runtime["version"] == metadata["python_implementation"]
+        assert runtime["hashes"][0]["content"] == metadata["runtime_archive"]["sha256"]
         refs = sbom["dependencies"][0]["dependsOn"]
-        assert [r for r in refs if r.startswith("layer:")] == ["layer:" + t for t in metadata["lower_layers"]]
+        assert [r for r in refs if r.startswith("layer:")] == ["layer:" + t for t in lower_layers(metadata)]
     hello = json.loads(published(stack.new, "hello", ".cdx.json").read_text(encoding="utf-8"))
     assert "pkg:pypi/tabulate@0.9.0?file_name=tabulate-0.9.0-py3-none-any.whl" in hello["dependencies"][0]["dependsOn"]
     # The layer's output group and its files: the SBOMs of the layer and of every layer below it.
@@ -135,10 +135,10 @@ def installed_bytes(archive: Path) -> dict[str, int]:
 def test_the_diff_of_the_two_published_versions(stack: Stack) -> None:
     result = stack.ws.bazel("run", "@rules_venvstacks//rules:diff", "--", str(stack.old), "bazel-bin/stacks", "--json")
     diff = json.loads(result.stdout)
-    statuses = {layer["env_name"]: layer["status"] for layer in diff["layers"]}
+    statuses = {layer["layer_name"]: layer["status"] for layer in diff["layers"]}
     assert statuses == {"cpython": "unchanged", "framework-base": "unchanged", "app-greet": "unchanged",
                         "app-hello": "changed"}  # fmt: skip
-    (hello,) = [layer for layer in diff["layers"] if layer["env_name"] == "app-hello"]
+    (hello,) = [layer for layer in diff["layers"] if layer["layer_name"] == "app-hello"]
     new_metadata = read_metadata(published(stack.new, "hello", ".json"))
     (tabulate,) = [p for p in new_metadata["packages"] if p["name"] == "tabulate"]
     assert hello["packages"] == {"added": [tabulate], "removed": [], "changed": []}

@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 import pytest
 from harness import EXAMPLES, ROOT, Workspace, copy_workspace
+from stacktool.digest import sha256_of
 
 SCHEMA = json.loads((ROOT / "python/stacktool/schemas/layer-metadata.schema.json").read_text())
 PLATFORM = "linux_x86_64"
@@ -72,7 +73,8 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def stack_of(ws: Workspace, top: str) -> list[Path]:
     """The metadata files of a layer's stack, lowest first (the runtime first), as its own metadata lists them."""
-    lower = read_metadata(metadata_file(ws, top))["lower_layers"]
+    metadata = read_metadata(metadata_file(ws, top))
+    lower = [*metadata["required_layers"], metadata["runtime_layer"]]
     return [metadata_file(ws, target) for target in [*reversed(lower), top]]
 
 
@@ -122,7 +124,7 @@ def test_summary_runs_as_the_module_named_after_its_file(stacked: Workspace) -> 
     result = stacked.bazel("run", "//stacks:summary")
     assert result.stdout.strip() == f"summary: mean 0.50 (numpy {NUMPY_BEFORE}, six 1.17.0)"
     metadata = read_metadata(metadata_file(stacked, "app-summary"))
-    assert metadata["launch_module"] == "summary"
+    assert metadata["app_launch_module"] == "summary"
     assert metadata["app_launch_module_hash"] == venvstacks_module_hash(
         stacked.path / "stacks" / "launch_modules" / "summary.py"
     )
@@ -137,14 +139,17 @@ def test_report_metadata_names_its_versions_and_module_hashes(stacked: Workspace
     jsonschema.validate(metadata, SCHEMA)
     assert metadata["install_target"] == "app-report@1"
     assert metadata["lock_version"] == 1
-    assert metadata["lower_layers"] == [
-        "framework-tables@1",
-        "framework-plots@1",
-        "framework-numerics@1",
-        "cpython3_11@1",
-    ]
+    # venvstacks' published fields, as its docs name them: frameworks in C3 order, the runtime apart
+    assert metadata["layer_name"] == "app-report"
+    assert metadata["required_layers"] == ["framework-tables@1", "framework-plots@1", "framework-numerics@1"]
     assert metadata["runtime_layer"] == "cpython3_11@1"
-    assert metadata["launch_module"] == "report"
+    assert re.fullmatch(r"cpython@3\.11\.[0-9]+", metadata["python_implementation"])
+    assert metadata["bound_to_implementation"] is False  # only runtimes, and every layer on Windows
+    assert metadata["target_platform"] == "linux_x86_64"
+    assert metadata["app_launch_module"] == "report"
+    archive = metadata_file(stacked, "app-report@1").parent / metadata["archive_name"]
+    assert metadata["archive_hashes"] == {"sha256": sha256_of(archive)}
+    assert metadata["archive_size"] == archive.stat().st_size
     stacks = stacked.path / "stacks"
     assert metadata["app_launch_module_hash"].startswith("sha256/")  # a package
     assert metadata["app_launch_module_hash"] == venvstacks_module_hash(stacks / "report")
@@ -155,7 +160,7 @@ def test_report_metadata_names_its_versions_and_module_hashes(stacked: Workspace
     entry = read_index(stacked)["layers"]["stacks:report"]
     for key in ("install_target", "lock_version", "locked_at", "requirements_hash"):
         assert metadata[key] == entry[key], key
-    for target in metadata["lower_layers"]:
+    for target in [*metadata["required_layers"], metadata["runtime_layer"]]:
         assert read_metadata(metadata_file(stacked, target))["install_target"] == target
 
 

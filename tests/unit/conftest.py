@@ -206,7 +206,6 @@ def pack_config(pylock: Path, env_name: str, fmt: str = "tar.zst") -> PackConfig
     return PackConfig(
         archive_format=fmt,
         label=f"//stacks:{env_name}",
-        layer_name=env_name,
         lock_label="//stacks:lock",
         pylock_sha256=sha256_of(pylock),
         lock_version=1,

@@ -112,12 +112,11 @@ def test_compose_and_pack_verbs(kit, wheels, posix_trees, tmp_path, capsys):
     args = [str(arg) for flag in flags.items() for arg in flag]
     assert main(["pack", *args]) == 0
     published = json.loads(metadata.read_text(encoding="utf-8"))
-    assert published["archive"]["name"] == archive.name
-    assert published["python"] == {
-        "implementation": "cpython",
-        "version": "3.11.99",
-        "runtime_archive": {"file": runtime_archive.name, "sha256": sha256_hex(runtime_archive), "origin": "local"},
-    }
+    assert published["archive_name"] == archive.name
+    assert published["python_implementation"] == "cpython@3.11.99"
+    assert published["runtime_archive"] == {
+        "file": runtime_archive.name, "sha256": sha256_hex(runtime_archive), "origin": "local"
+    }  # fmt: skip
     extracted = tmp_path / "extracted"
     extracted.mkdir()
     top = extract_archive(archive, extracted, top="framework-sci")
@@ -381,7 +380,7 @@ def test_run_directory_is_keyed_by_workspace_label_and_platform(published_stack,
     assert run_directory("//apps:other", top) != here
     other_platform = tmp_path / "app-hello-linux_aarch64.json"
     other_platform.write_text(
-        json.dumps(json.loads(top.read_text(encoding="utf-8")) | {"platform": "linux_aarch64"}), encoding="utf-8"
+        json.dumps(json.loads(top.read_text(encoding="utf-8")) | {"target_platform": "linux_aarch64"}), encoding="utf-8"
     )
     assert run_directory("//apps:hello", other_platform) != here
     monkeypatch.setenv("BUILD_WORKSPACE_DIRECTORY", "/src/b")

@@ -21,7 +21,7 @@ from stacktool.cli import main
 from stacktool.compose import compose
 from stacktool.contract import LAYER_RECORD, LayerRecord, Module, Wheel, read_json, to_json
 from stacktool.deploy import DeployedLayer, DeployError, check, deploy, exclusive
-from stacktool.metadata import MetadataError
+from stacktool.metadata import MetadataError, lower_layers
 
 SITE = "lib/python3.11/site-packages"
 PROBE = "import json, six, sys; print(json.dumps({'prefix': sys.prefix, 'six': six.__file__, 'path': sys.path}))"
@@ -47,7 +47,7 @@ def copy_published(published: list[Path], to: Path) -> list[Path]:
     to.mkdir()
     copies = []
     for metadata in published:
-        archive = metadata.parent / json.loads(metadata.read_text(encoding="utf-8"))["archive"]["name"]
+        archive = metadata.parent / json.loads(metadata.read_text(encoding="utf-8"))["archive_name"]
         shutil.copy2(archive, to / archive.name)
         copies.append(Path(shutil.copy2(metadata, to / metadata.name)))
     return copies
@@ -69,13 +69,13 @@ def test_deploy_unpacks_layers_side_by_side(deployed):
         dest / "cpython3_11/bin/python3.11", dest / "framework-sci/bin/python", dest / "app-hello/bin/python"
     ]  # fmt: skip
     for layer in layers:
-        marker = dest / f".{layer.metadata['env_name']}.sha256"
-        assert marker.read_text() == layer.metadata["archive"]["sha256"]
+        marker = dest / f".{layer.metadata['layer_name']}.sha256"
+        assert marker.read_text() == layer.metadata["archive_hashes"]["sha256"]
         record = layer.record  # the layer's own record, read from the deployed layer
         assert (record.env_name, record.kind, record.runtime) == (
-            layer.metadata["env_name"], layer.metadata["kind"], layer.metadata["runtime_layer"]
+            layer.metadata["layer_name"], layer.metadata["kind"], layer.metadata["runtime_layer"]
         )  # fmt: skip
-        assert list(record.lower) == layer.metadata["lower_layers"]
+        assert list(record.lower) == lower_layers(layer.metadata)
         assert layer.python == layer.path / record.interpreter
     assert [p.name for p in layers[1].record.packages] == ["six"]
 
@@ -107,6 +107,32 @@ def test_framework_python_runs_in_its_own_prefix(deployed):
     assert own in path
     assert runtime in path
     assert path.index(own) < path.index(runtime)
+
+
+def test_deployed_layers_carry_venvstacks_layer_config(deployed):
+    """share/venv/metadata/venvstacks_layer.json, read with the field names venvstacks documents: every path it
+    names, relative to the deployed layer, is there."""
+    dest, layers = deployed
+    configs = {
+        layer.path.name: json.loads((layer.path / "share/venv/metadata/venvstacks_layer.json").read_text())
+        for layer in layers
+    }
+    version = layers[0].metadata["python_implementation"].removeprefix("cpython@")
+    assert configs["cpython3_11"] == {
+        "python": "bin/python3.11", "py_version": version, "base_python": "bin/python3.11", "site_dir": SITE,
+        "pylib_dirs": [], "dynlib_dirs": [],
+    }  # fmt: skip
+    assert configs["app-hello"] == {
+        "python": "bin/python", "py_version": version, "base_python": "../cpython3_11/bin/python3.11",
+        "site_dir": SITE, "pylib_dirs": [f"../framework-sci/{SITE}", f"../cpython3_11/{SITE}"],
+        "dynlib_dirs": ["../framework-sci/share/venv/dynlib"], "launch_module": "hello_app",
+    }  # fmt: skip
+    for layer in layers:
+        config = configs[layer.path.name]
+        assert (layer.path / config["python"]).is_file()
+        assert (layer.path / config["base_python"]).resolve() == (dest / "cpython3_11/bin/python3.11").resolve()
+        assert (layer.path / config["site_dir"]).is_dir()
+        assert all((layer.path / d).is_dir() for d in config["pylib_dirs"])
 
 
 def test_application_sees_lower_layers_in_order(deployed):
@@ -214,7 +240,7 @@ def test_incremental_deploy_skips_unchanged_layers(published_stack, tmp_path):
 
 def test_tampered_runtime_archive_extracts_nothing(published_stack, tmp_path):
     copies = copy_published(published_stack, tmp_path / "published")
-    archive = tmp_path / "published" / json.loads(copies[0].read_text())["archive"]["name"]
+    archive = tmp_path / "published" / json.loads(copies[0].read_text())["archive_name"]
     with archive.open("ab") as stream:
         stream.write(b"\0")
     dest = tmp_path / "dest"
@@ -230,7 +256,7 @@ def test_tampered_upper_archive_leaves_no_partial_layer_and_keeps_a_good_one(pub
     copies = copy_published(published_stack, tmp_path / "published")
     dest = tmp_path / "dest"
     deploy(copies, dest)
-    archive = tmp_path / "published" / json.loads(copies[1].read_text())["archive"]["name"]
+    archive = tmp_path / "published" / json.loads(copies[1].read_text())["archive_name"]
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0xFF
     archive.write_bytes(bytes(data))
@@ -244,7 +270,7 @@ def test_tampered_upper_archive_leaves_no_partial_layer_and_keeps_a_good_one(pub
 
 def test_missing_archive(published_stack, tmp_path):
     copies = copy_published(published_stack, tmp_path / "published")
-    archive = tmp_path / "published" / json.loads(copies[0].read_text())["archive"]["name"]
+    archive = tmp_path / "published" / json.loads(copies[0].read_text())["archive_name"]
     archive.unlink()
     with pytest.raises(DeployError) as error:
         deploy(copies, tmp_path / "dest")
@@ -259,9 +285,9 @@ def test_stack_without_runtime_is_refused(published_stack, tmp_path):
 def test_invalid_metadata_is_refused(published_stack, tmp_path):
     copies = copy_published(published_stack, tmp_path / "published")
     metadata = json.loads(copies[0].read_text())
-    metadata["archive"]["sha256"] = "not a hash"
+    metadata["archive_hashes"]["sha256"] = "not a hash"
     copies[0].write_text(json.dumps(metadata))
-    with pytest.raises(MetadataError, match="archive/sha256"):
+    with pytest.raises(MetadataError, match="archive_hashes/sha256"):
         deploy(copies, tmp_path / "dest")
 
 

@@ -28,7 +28,7 @@ from stacktool.image import ImageLayer, LayoutConfig, write_layout, write_tarbal
 from stacktool.image_layer import BLOB, DESCRIPTOR, LayerImageConfig, prefix_parts, read_descriptor, write_layer
 from stacktool.image_oci import ImageError, validate_layout
 from stacktool.injected.postinstall import deployment_files
-from stacktool.metadata import read_metadata
+from stacktool.metadata import lower_layers, read_metadata
 
 SITE = "lib/python3.11/site-packages"
 ELF = b"\x7fELF" + bytes(60)
@@ -57,7 +57,7 @@ def build_stack(kit, runtime, runtime_metadata: Path, work: Path, publish: Path,
         {f"{SITE}/pkg/__init__.py": b"", f"{SITE}/pkg/libx.so.1": ELF, f"{SITE}/other.libs/liby.so": ELF},
         {f"{SITE}/pkg/libx.so": "libx.so.1"},
     )
-    platform = read_metadata(runtime_metadata)["platform"]
+    platform = read_metadata(runtime_metadata)["target_platform"]
     framework = kit.compose_config(
         "framework-libs", "framework", runtime=runtime, wheels=[tree_wheel("pkg", libs)], platform=platform
     )
@@ -78,8 +78,8 @@ def write_image_layers(metadata: dict[str, Path], prefix: str, out: Path) -> dic
     dirs: dict[str, Path] = {}
     for target, path in metadata.items():
         published = read_metadata(path)
-        lower = tuple(str(dirs[name]) for name in published["lower_layers"])
-        config = LayerImageConfig(str(path.parent / published["archive"]["name"]), target, prefix, lower)
+        lower = tuple(str(dirs[name]) for name in lower_layers(published))
+        config = LayerImageConfig(str(path.parent / published["archive_name"]), target, prefix, lower)
         write_layer(config, out / target)
         dirs[target] = out / target
     return dirs
@@ -90,7 +90,7 @@ def layout_config(
 ) -> LayoutConfig:
     stack = [*STACK, f"app-{app}"]
     fields = {
-        "label": f"//stacks:{app}_image", "platform": read_metadata(metadata[stack[0]])["platform"],
+        "label": f"//stacks:{app}_image", "platform": read_metadata(metadata[stack[0]])["target_platform"],
         "prefix": prefix, "tag": "latest", "base": None, "env": {}, "cmd": (),
         "layers": tuple(ImageLayer(oci=str(dirs[name]), metadata=str(metadata[name])) for name in stack),
     }  # fmt: skip
@@ -406,7 +406,7 @@ def test_whiteout_names_are_refused(kit, fixture_runtime, tmp_path):
         "framework-rogue", "framework", runtime=fixture_runtime, wheels=[tree_wheel("rogue", rogue)]
     )
     metadata = kit.build_and_pack(config, tmp_path / "work", tmp_path)[0]
-    archive = tmp_path / read_metadata(metadata)["archive"]["name"]
+    archive = tmp_path / read_metadata(metadata)["archive_name"]
     with pytest.raises(ImageError, match=r"pkg/\.wh\.secret would be an OCI whiteout"):
         write_layer(LayerImageConfig(str(archive), "framework-rogue", "/opt/venvstacks", ()), tmp_path / "out")
 
@@ -436,7 +436,7 @@ def test_linux_aarch64_image_from_this_host(kit, tmp_path):
 def test_cli_runs_each_step(stack, layers, prefix, tmp_path, capsys):
     published = read_metadata(stack["app-two"])
     config = LayerImageConfig(
-        str(stack["app-two"].parent / published["archive"]["name"]), "app-two", prefix,
+        str(stack["app-two"].parent / published["archive_name"]), "app-two", prefix,
         (str(layers["framework-libs"]), str(layers["cpython3_11"])),
     )  # fmt: skip
     (tmp_path / "layer.json").write_text(to_json(config))

@@ -96,8 +96,8 @@ def versions(kit, wheels, posix_trees, fixture_runtime, tmp_path_factory) -> dic
 
 def test_a_stack_diff_matches_layers_by_name_and_reports_packages_files_and_bytes(versions):
     result = diff(versions["dirs"]["old"], versions["dirs"]["new"])
-    layers = {layer["env_name"]: layer for layer in result["layers"]}
-    assert [(layer["env_name"], layer["status"]) for layer in result["layers"]] == [
+    layers = {layer["layer_name"]: layer for layer in result["layers"]}
+    assert [(layer["layer_name"], layer["status"]) for layer in result["layers"]] == [
         ("cpython3_11", "unchanged"),
         ("framework-sci", "changed"),
         ("app-gone", "removed"),

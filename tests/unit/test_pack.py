@@ -23,6 +23,7 @@ from stacktool.contract import LAYER_RECORD, ContractError, Module, PackConfig, 
 from stacktool.metadata import (
     SCHEMA_PATH,
     MetadataError,
+    lower_layers,
     metadata_version,
     read_metadata,
     validate,
@@ -66,35 +67,29 @@ def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tm
         "local",
     )
     assert metadata == {
-        "metadata_version": 2,
+        "metadata_version": 3,
         "layer_name": "framework-sci",
         "label": "//stacks:framework-sci",
-        "env_name": "framework-sci",
         "install_target": "framework-sci",
         "lock_version": 1,
         "locked_at": "2026-11-30T12:00:00Z",
         "requirements_hash": "sha256:" + "0" * 64,
         "kind": "framework",
-        "platform": "linux_x86_64",
-        "python": {
-            "implementation": "cpython",
-            "version": "3.11.99",
-            "runtime_archive": {"file": source.file, "sha256": source.sha256, "origin": "local"},
-        },
+        "target_platform": "linux_x86_64",
+        "python_implementation": "cpython@3.11.99",
+        "bound_to_implementation": False,
+        "runtime_archive": {"file": source.file, "sha256": source.sha256, "origin": "local"},
         "runtime_layer": "cpython3_11",
-        "lower_layers": ["cpython3_11"],
-        "launch_module": None,
+        "required_layers": [],
+        "app_launch_module": None,
         "app_launch_module_hash": None,
         "app_support_modules": [],
         "packages": [
             {"name": "six", "version": "1.16.0", "wheel": "six-1.16.0-py2.py3-none-any.whl", "sha256": SIX_SHA256}
         ],
-        "archive": {
-            "name": "framework-sci.tar.zst",
-            "format": "tar.zst",
-            "sha256": sha256_hex(archive),
-            "size": archive.stat().st_size,
-        },
+        "archive_name": "framework-sci.tar.zst",
+        "archive_size": archive.stat().st_size,
+        "archive_hashes": {"sha256": sha256_hex(archive)},
         "lock": {"file": "pylock.framework-sci.toml", "sha256": sha256_hex(pylock)},
     }
     assert metadata_path.read_text(encoding="utf-8") == json.dumps(metadata, indent=1, sort_keys=True) + "\n"
@@ -111,8 +106,8 @@ def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tm
 
 
 def test_metadata_comes_from_the_layer_record(kit, tmp_path):
-    """env_name, install target, kind, lower layers, launch and support modules with their hashes, packages and
-    python come from the tree's record; label, layer_name and the lock version, time and hash from the pack config."""
+    """layer_name, install target, kind, lower layers, launch and support modules with their hashes, packages and
+    python come from the tree's record; label and the lock version, time and hash from the pack config."""
     archive = make_fixture_runtime(tmp_path, "linux_x86_64")
     renamed = archive.rename(tmp_path / f"cpython-3.11.4+custom-{pbs_triple('linux_x86_64')}-install_only.tar.gz")
     runtime = kit.compose_runtime(renamed, tmp_path / "runtime")
@@ -133,22 +128,21 @@ def test_metadata_comes_from_the_layer_record(kit, tmp_path):
     pylock = tmp_path / "pylock.app-hello.toml"
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
     config = dataclasses.replace(
-        kit.pack_config(pylock, "app-hello"), label="//apps:hello", layer_name="hello", lock_version=3,
+        kit.pack_config(pylock, "app-hello"), label="//apps:hello", lock_version=3,
         locked_at="2025-01-02T03:04:05Z", requirements_hash="sha256:" + "ab" * 32,
     )  # fmt: skip
     pack(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, config)
     metadata = read_metadata(tmp_path / "a.json")
-    assert metadata["python"] == {
-        "implementation": "cpython",
-        "version": "3.11.4",
-        "runtime_archive": {"file": renamed.name, "sha256": sha256_hex(renamed), "origin": "local"},
-    }
-    assert (metadata["label"], metadata["layer_name"], metadata["env_name"]) == ("//apps:hello", "hello", "app-hello")
+    assert metadata["python_implementation"] == "cpython@3.11.4"
+    assert metadata["runtime_archive"] == {"file": renamed.name, "sha256": sha256_hex(renamed), "origin": "local"}
+    assert (metadata["label"], metadata["layer_name"]) == ("//apps:hello", "app-hello")
     assert (metadata["install_target"], metadata["lock_version"]) == ("app-hello@3", 3)
     assert (metadata["locked_at"], metadata["requirements_hash"]) == ("2025-01-02T03:04:05Z", "sha256:" + "ab" * 32)
     assert (metadata["kind"], metadata["runtime_layer"]) == ("application", "cpython3_11")
-    assert metadata["lower_layers"] == ["framework-sci@2", "cpython3_11"]
-    assert metadata["launch_module"] == "hello_app"  # the name; its hash beside it, as venvstacks publishes them
+    assert metadata["required_layers"] == ["framework-sci@2"]  # C3 order, the runtime apart (as in venvstacks)
+    assert lower_layers(metadata) == ["framework-sci@2", "cpython3_11"]
+    assert metadata["bound_to_implementation"] is False
+    assert metadata["app_launch_module"] == "hello_app"  # the name; its hash beside it, as venvstacks publishes them
     assert metadata["app_launch_module_hash"] == kit.file_module_hash(src / "hello_app.py")
     assert metadata["app_support_modules"] == [
         {"name": "helpers", "hash": kit.package_module_hash(src / "helpers")},
@@ -171,7 +165,7 @@ def test_pack_layer_is_deterministic(layer, tmp_path, fmt):
         pack(tree, out / f"framework-sci.{fmt}", out / "m.json", pylock, config)
     assert (first / f"framework-sci.{fmt}").read_bytes() == (second / f"framework-sci.{fmt}").read_bytes()
     assert (first / "m.json").read_text() == (second / "m.json").read_text()
-    assert read_metadata(first / "m.json")["archive"]["format"] == fmt
+    assert read_metadata(first / "m.json")["archive_name"] == f"framework-sci.{fmt}"
 
 
 def test_edited_pylock_is_refused(layer, tmp_path):
@@ -217,14 +211,14 @@ def test_env_name_with_dot_can_be_packed(kit, tmp_path):
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
     pack(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, kit.pack_config(pylock, "cpython3.11"))
     metadata = read_metadata(tmp_path / "a.json")
-    assert (metadata["env_name"], metadata["kind"], metadata["runtime_layer"]) == (
+    assert (metadata["layer_name"], metadata["kind"], metadata["runtime_layer"]) == (
         "cpython3.11",
         "runtime",
         "cpython3.11",
     )
-    assert metadata["lower_layers"] == []
-    assert metadata["python"]["version"] == "3.11.99"
-    assert metadata["python"]["runtime_archive"] == {
+    assert (metadata["required_layers"], lower_layers(metadata)) == ([], [])
+    assert (metadata["python_implementation"], metadata["bound_to_implementation"]) == ("cpython@3.11.99", True)
+    assert metadata["runtime_archive"] == {
         "file": archive.name,
         "sha256": sha256_hex(archive),
         "origin": "local",
@@ -261,18 +255,19 @@ def mutated(doc: dict[str, Any], path: list[str | int], value: Any) -> dict[str,
 @pytest.mark.parametrize(
     ("path", "value", "where"),
     [
-        (["archive", "sha256"], "ABC", "archive/sha256"),
-        (["archive", "sha256"], "F" * 64, "archive/sha256"),  # upper case is not how hashes are written
+        (["archive_hashes", "sha256"], "ABC", "archive_hashes/sha256"),
+        (["archive_hashes", "sha256"], "F" * 64, "archive_hashes/sha256"),  # upper case is not how hashes are written
         (["packages", 0, "sha256"], "0" * 63, "packages/0/sha256"),
         (["packages", 0, "wheel"], "six-1.16.0.tar.gz", "packages/0/wheel"),
         (["kind"], "library", "kind"),
-        (["platform"], "linux_riscv64", "platform"),
+        (["target_platform"], "linux_riscv64", "target_platform"),
         (["label"], "stacks:sci", "label"),
-        (["python", "version"], "3.11", "python/version"),
+        (["python_implementation"], "cpython@3.11", "python_implementation"),
+        (["bound_to_implementation"], "yes", "bound_to_implementation"),
         (["metadata_version"], 1, "metadata_version"),  # the old format is not read as the new one
         (["install_target"], "framework-sci@", "install_target"),
         (["install_target"], "framework-sci@2/..", "install_target"),
-        (["env_name"], "framework-sci@2", "env_name"),  # the version belongs to the install target only
+        (["layer_name"], "framework-sci@2", "layer_name"),  # the version belongs to the install target only
         (["lock_version"], 0, "lock_version"),
         (["lock_version"], "1", "lock_version"),
         (["requirements_hash"], "0" * 64, "requirements_hash"),
@@ -280,12 +275,13 @@ def mutated(doc: dict[str, Any], path: list[str | int], value: Any) -> dict[str,
         (["app_support_modules"], [{"name": "helpers"}], "app_support_modules/0"),
         (["app_support_modules"], [{"name": "helpers", "hash": "md5:0"}], "app_support_modules/0/hash"),
         (["locked_at"], KeyError, "(top)"),
-        (["archive", "format"], "rar", "archive/format"),
-        (["archive", "size"], -1, "archive/size"),
+        (["archive_name"], "framework-sci.rar", "archive_name"),
+        (["archive_size"], -1, "archive_size"),
+        (["archive_build"], 0, "archive_build"),
         (["lock", "file"], "requirements.txt", "lock/file"),
-        (["env_name"], "../escape", "env_name"),
+        (["layer_name"], "../escape", "layer_name"),
         (["extra"], "field", "(top)"),
-        (["lower_layers"], KeyError, "(top)"),
+        (["required_layers"], KeyError, "(top)"),
     ],
 )
 def test_schema_rejects_bad_documents(good, path, value, where):
@@ -300,14 +296,20 @@ def test_schema_rejects_bad_documents(good, path, value, where):
 
 def test_metadata_version_is_the_schema_const():
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    assert metadata_version() == schema["properties"]["metadata_version"]["const"] == 2
-    assert {"install_target", "app_launch_module_hash", "app_support_modules"} <= set(schema["required"])
+    assert metadata_version() == schema["properties"]["metadata_version"]["const"] == 3
+    # the fields venvstacks publishes for every layer (docs/venvstacks-differences.md: archive_build comes from publish)
+    venvstacks = {
+        "layer_name", "install_target", "requirements_hash", "lock_version", "locked_at", "runtime_layer",
+        "python_implementation", "bound_to_implementation", "required_layers", "app_launch_module",
+        "app_launch_module_hash", "target_platform", "archive_name", "archive_size", "archive_hashes",
+    }  # fmt: skip
+    assert venvstacks <= set(schema["required"])
 
 
 def test_write_metadata_refuses_invalid_documents(good, tmp_path):
     target = tmp_path / "out.json"
     with pytest.raises(MetadataError):
-        write_metadata(mutated(good, ["archive", "sha256"], "nope"), target)
+        write_metadata(mutated(good, ["archive_hashes", "sha256"], "nope"), target)
     assert not target.exists()
     write_metadata(good, target)
     assert read_metadata(target) == good

@@ -50,10 +50,11 @@ def assert_valid(document: dict[str, Any]) -> None:
 def publish(tree: Path, out: Path, config: PackConfig, pylock: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Packs `tree` into `out` with its SBOM, as the pack action does; returns (metadata, SBOM)."""
     out.mkdir(parents=True, exist_ok=True)
-    metadata = out / f"{config.layer_name}-linux_x86_64.json"
-    archive, sbom = out / f"{config.layer_name}-linux_x86_64.tar.zst", sbom_path(metadata)
+    name = config.label.rpartition(":")[2]
+    metadata = out / f"{name}-linux_x86_64.json"
+    archive, sbom = out / f"{name}-linux_x86_64.tar.zst", sbom_path(metadata)
     pack_layer(tree, archive, metadata, pylock, config, recorded_symlinks(tree), sbom=sbom)
-    assert sbom.name == f"{config.layer_name}-linux_x86_64.cdx.json"
+    assert sbom.name == f"{name}-linux_x86_64.cdx.json"
     return read_metadata(metadata), json.loads(sbom.read_text(encoding="utf-8"))
 
 
@@ -88,7 +89,7 @@ def test_a_framework_sbom_is_valid_cyclonedx_with_purls_hashes_runtime_and_lower
         "framework-sci",
         "layer:framework-sci",
     )
-    assert subject["hashes"] == [{"alg": "SHA-256", "content": metadata["archive"]["sha256"]}]
+    assert subject["hashes"] == [{"alg": "SHA-256", "content": metadata["archive_hashes"]["sha256"]}]
     properties = {p["name"]: p["value"] for p in subject["properties"]}
     assert properties["rules_venvstacks:label"] == "//stacks:framework-sci"
     assert properties["rules_venvstacks:platform"] == "linux_x86_64"
@@ -123,10 +124,10 @@ def test_a_runtime_sbom_names_its_cpython_and_where_it_came_from(kit, fixture_ru
     assert runtime["name"] == "cpython"
     assert sbom["dependencies"] == [{"ref": "layer:cpython3_11", "dependsOn": [runtime["bom-ref"]]}]
     # An archive downloaded from a URL is referenced as the distribution, by its URL and sha256.
-    source = metadata["python"]["runtime_archive"]
+    source = metadata["runtime_archive"]
     url = f"https://example.invalid/releases/{source['file']}"
     downloaded = copy.deepcopy(metadata)
-    downloaded["python"]["runtime_archive"]["origin"] = url
+    downloaded["runtime_archive"]["origin"] = url
     (runtime,) = build_sbom(downloaded)["components"]
     assert runtime["externalReferences"] == [
         {"type": "distribution", "url": url, "hashes": [{"alg": "SHA-256", "content": source["sha256"]}]}
