@@ -59,3 +59,11 @@ StackToolInfo = provider(
         "files": "depset of File: everything an action running the tool needs.",
     },
 )
+
+StackBundleInfo = provider(
+    doc = "A stack_bundle: its layers' published files for each of its platforms, and the manifest that lists them.",
+    fields = {
+        "manifest": "File: `<name>/manifest.json`, per platform the metadata files in deploy order (lowest layer first).",
+        "files": "depset of File: the manifest, and every layer's archive, metadata and SBOM beside it.",
+    },
+)

@@ -80,6 +80,32 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from stacktool import publish
+
+    out = Path(args.dir)
+    summaries = publish.publish(
+        Path(args.manifest), out, platforms=args.platform, tag_outputs=args.tag_outputs, dry_run=args.dry_run
+    )
+    if args.dry_run:
+        sys.stdout.write(json.dumps(summaries, indent=2, sort_keys=True) + "\n")
+        return 0
+    for platform, summary in summaries.items():
+        for group in summary["layers"].values():
+            for metadata in group:
+                print(f"published {metadata['archive_name']} ({platform}, build {metadata['archive_build']})")
+    print(f"stack summaries: {out / publish.SUMMARY_DIR}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from stacktool import publish
+
+    for path in publish.export(Path(args.manifest), Path(args.dir), args.platform):
+        print(f"exported {path}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from stacktool import deploy as deploy_mod
 
@@ -205,6 +231,18 @@ def _parser() -> argparse.ArgumentParser:
     p = verb("deploy", cmd_deploy, "unpack layers (metadata files, lowest first) into a directory and postinstall")
     p.add_argument("--to", required=True)
     p.add_argument("metadata", nargs="+")
+
+    p = verb("publish", cmd_publish, "publish a stack_bundle's layers into a directory as venvstacks does")
+    p.add_argument("--manifest", required=True, help="the stack_bundle's manifest.json")
+    p.add_argument("--platform", action="append", default=[], help="publish only this platform (default: all)")
+    p.add_argument("--tag-outputs", action="store_true", help="name archives <install_target>-<platform>-<build>")
+    p.add_argument("--dry-run", action="store_true", help="print the stack summaries; write nothing")
+    p.add_argument("dir", help="the directory to publish into (relative to where bazel run was started)")
+
+    p = verb("export", cmd_export, "deploy a stack_bundle's layers for one platform into a directory, ready to run")
+    p.add_argument("--manifest", required=True, help="the stack_bundle's manifest.json")
+    p.add_argument("--platform", required=True, help="the platform whose layers to export (this machine's)")
+    p.add_argument("dir", help="the directory to export into (relative to where bazel run was started)")
 
     p = verb("run", cmd_run, "deploy (incrementally) and run the top layer")
     p.add_argument("--label", required=True, help="the layer's label: with the workspace, it names the deploy dir")

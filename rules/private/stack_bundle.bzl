@@ -1,7 +1,9 @@
-"""Rule: the layers of a stack built for several target platforms in one build (a split transition)."""
+"""stack_bundle: the layers of a stack built for several target platforms in one build (a split transition), with
+`bazel run` targets that publish them (`<name>.publish`) and export the built environments (`<name>.export`)."""
 
 load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
-load("//rules:providers.bzl", "LayerInfo")
+load("//rules:providers.bzl", "LayerInfo", "StackBundleInfo", "TargetPlatformInfo")
+load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "runfiles_path", "stacktool", "stacktool_command")
 
 def _platforms_transition_impl(_settings, attr):
     for platform in attr.platforms:
@@ -31,7 +33,7 @@ def _stack_bundle_impl(ctx):
         published = []
         order = []
         for layer in sorted(layers.values(), key = lambda layer: (len(layer.lower), layer.key)):
-            for file in (layer.archive, layer.metadata):
+            for file in (layer.archive, layer.metadata, layer.sbom):
                 link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, platform, file.basename))
                 ctx.actions.symlink(output = link, target_file = file)
                 published.append(link)
@@ -41,17 +43,16 @@ def _stack_bundle_impl(ctx):
         outputs += published
     manifest_file = ctx.actions.declare_file(ctx.label.name + "/manifest.json")
     ctx.actions.write(manifest_file, json.encode_indent({"platforms": manifest}) + "\n")
+    files = depset([manifest_file] + outputs)
     return [
-        DefaultInfo(files = depset([manifest_file] + outputs)),
+        DefaultInfo(files = files),
         OutputGroupInfo(**groups),
+        StackBundleInfo(manifest = manifest_file, files = files),
     ]
 
-stack_bundle = rule(
+_stack_bundle = rule(
     implementation = _stack_bundle_impl,
-    doc = """The archives and metadata of `layers` (and every layer below them) for each of `platforms`, built in one
-invocation from any host: `<name>/<platform>/<env_name>-<platform>.<format>` and `.json`, plus
-`<name>/manifest.json` listing, per platform, the metadata files in deploy order (lowest layer first). Output groups
-named after the platforms select one platform's files.""",
+    doc = "The files of a stack_bundle (see the stack_bundle macro).",
     attrs = {
         "layers": attr.label_list(
             mandatory = True,
@@ -64,4 +65,62 @@ named after the platforms select one platform's files.""",
             doc = "Target platforms to build for (venvstacks names, e.g. `linux_x86_64`, `macosx_arm64`, `win_amd64`).",
         ),
     },
+    provides = [StackBundleInfo],
 )
+
+def _bundle_command_impl(ctx):
+    bundle = ctx.attr.bundle[StackBundleInfo]
+    words = [stacktool_command(ctx), ctx.attr.verb, '--manifest "$manifest"']
+    if ctx.attr.verb == "export":
+        words.append("--platform " + ctx.attr._platform[TargetPlatformInfo].name)
+    script = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.write(script, "\n".join([
+        "#!/usr/bin/env bash",
+        "# bazel run {}: `stacktool {}` of {}; relative paths are relative to where bazel was run.".format(ctx.label, ctx.attr.verb, ctx.attr.bundle.label),
+        "set -euo pipefail",
+        RUNFILES_PRELUDE,
+        'manifest="$runfiles/{}"'.format(runfiles_path(ctx, bundle.manifest)),
+        'cd "${BUILD_WORKING_DIRECTORY:-.}"',
+        'exec {} "$@"'.format(" ".join(words)),
+        "",
+    ]), is_executable = True)
+    runfiles = ctx.runfiles(transitive_files = depset(transitive = [bundle.files, stacktool(ctx).files]))
+    return [DefaultInfo(executable = script, runfiles = runfiles)]
+
+_bundle_command = rule(
+    implementation = _bundle_command_impl,
+    doc = "Runs the helper tool's publish or export verb on a stack_bundle's files.",
+    attrs = {
+        "bundle": attr.label(mandatory = True, providers = [StackBundleInfo], doc = "The stack_bundle."),
+        "verb": attr.string(mandatory = True, values = ["publish", "export"], doc = "The verb."),
+        "_platform": attr.label(default = "//platforms:current", providers = [TargetPlatformInfo]),
+    },
+    executable = True,
+    toolchains = [TOOLCHAIN_TYPE],
+)
+
+def stack_bundle(name, layers, platforms, **kwargs):
+    """The archives, metadata and SBOMs of `layers` (and every layer below them) for each of `platforms`.
+
+    Built in one invocation from any host: `<name>/<platform>/<install_target>-<platform>.<format>`, `.json` and
+    `.cdx.json`, plus `<name>/manifest.json` listing, per platform, the metadata files in deploy order (lowest layer
+    first). Output groups named after the platforms select one platform's files.
+
+    Two `bazel run` targets come with it (docs/deploy.md):
+
+    - `<name>.publish -- DIR [--tag-outputs] [--platform P] [--dry-run]`: writes the archives, SBOMs and
+      `__venvstacks__/` (each layer's metadata and the stack summary of each platform) into DIR as venvstacks'
+      `publish` does; refuses to overwrite an archive with other bytes. Several platforms need `--tag-outputs`.
+    - `<name>.export -- DIR`: deploys the layers of the platform `bazel run` targets (this machine's, unless
+      `--platforms` says otherwise) into DIR, unpacked and ready to run, like venvstacks' `local-export`.
+
+    Args:
+      name: the bundle's name.
+      layers: the top layers of the stack (usually its applications); providers: `LayerInfo`.
+      platforms: target platforms to build for (venvstacks names, e.g. `linux_x86_64`, `macosx_arm64`,
+        `win_amd64`).
+      **kwargs: common attributes (`visibility`, `tags`, ...), given to all three targets.
+    """
+    _stack_bundle(name = name, layers = layers, platforms = platforms, **kwargs)
+    _bundle_command(name = name + ".publish", bundle = name, verb = "publish", **kwargs)
+    _bundle_command(name = name + ".export", bundle = name, verb = "export", **kwargs)

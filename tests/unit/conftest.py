@@ -21,6 +21,7 @@ from stacktool.digest import sha256_of
 from stacktool.install import install_wheel, unpack_runtime
 from stacktool.layout import Layout
 from stacktool.pack import pack_layer
+from stacktool.sbom import sbom_path
 
 RUNTIME_ARCHIVE = Path(
     "/root/.cache/rules_venvstacks/bazel-7.7.1-root/opt/venvstacks/runtimes/"
@@ -251,7 +252,8 @@ def build_and_pack(config: ComposeConfig, work: Path, publish: Path) -> tuple[Pa
     pylock.write_text(f"# lock of {config.env_name}\n", encoding="utf-8")
     metadata = publish / f"{config.env_name}-linux_x86_64.json"
     archive = publish / f"{config.env_name}-linux_x86_64.tar.zst"
-    pack_layer(tree, archive, metadata, pylock, pack_config(pylock, config.env_name), recorded_symlinks(tree))
+    packing = pack_config(pylock, config.env_name)
+    pack_layer(tree, archive, metadata, pylock, packing, recorded_symlinks(tree), sbom=sbom_path(metadata))
     return metadata, runtime
 
 
