@@ -25,7 +25,7 @@ def deploy(run: StackRun, ws: Workspace) -> Deployment:
     """Deploys the archives `ws` published into a new directory, timed; starts each app there (untimed)."""
     stacks = ws.path / "bazel-bin" / "stacks"
     metadata = [stacks / f"{layer.name}.layer" / f"{layer.env_name}-{PLATFORM}.json" for layer in run.layers]
-    shipped = sum(json.loads(m.read_text())["archive"]["size"] for m in metadata)
+    shipped = sum(json.loads(m.read_text())["archive_size"] for m in metadata)
     dest = run.work / "deployed"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
     command = [sys.executable, "-c", DEPLOY, "deploy", "--to", dest, *metadata]
