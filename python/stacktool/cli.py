@@ -72,12 +72,111 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    if args.to is None:
+        target_args = _deploy_parser().parse_args(args.rest)
+        return int(target_args.func(target_args))
     from stacktool import deploy as deploy_mod
 
-    layers = deploy_mod.deploy([Path(m) for m in args.metadata], Path(args.to))
+    if not args.rest:
+        raise UserError("deploy --to DIR needs the layers' metadata files, lowest layer first")
+    layers = deploy_mod.deploy([Path(m) for m in args.rest], Path(args.to))
     for layer in layers:
         print(f"deployed {layer.metadata['install_target']} -> {layer.path}")
     return 0
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "0 %"
+
+
+def cmd_deploy_install(args: argparse.Namespace) -> int:
+    from stacktool import deploy_target
+    from stacktool.deploy_source import open_source
+
+    target = deploy_target.Target(Path(args.target))
+    stack = open_source(args.source, args.platform)
+    report = deploy_target.install(target, stack, update=args.update)
+    unpacked = ", ".join(report.unpacked) or "nothing"
+    print(f"unpacked {unpacked}: {report.unpacked_bytes} of the stack's {report.stack_bytes} archive bytes "
+          f"({_percent(report.unpacked_bytes, report.stack_bytes)})")  # fmt: skip
+    if report.reused:
+        print(f"reused {', '.join(report.reused)}")
+    held = "" if report.new_version else " (it already held this stack version)"
+    was = f" (was {report.previous})" if report.previous not in (None, report.version) else ""
+    print(f"version {report.version}{held} is active in {target.root}{was}")
+    for metadata in stack.layers:
+        if metadata["app_launch_module"]:
+            app = target.root / deploy_target.CURRENT / metadata["install_target"]
+            print(f"  run: {app / 'bin' / 'python'} -m {metadata['app_launch_module']}")
+    return 0
+
+
+def cmd_deploy_rollback(args: argparse.Namespace) -> int:
+    from stacktool import deploy_target
+
+    target = deploy_target.Target(Path(args.target))
+    old, new = deploy_target.rollback(target, args.to)
+    print(f"version {new} is active in {target.root} (was {old}); nothing unpacked")
+    return 0
+
+
+def cmd_deploy_list(args: argparse.Namespace) -> int:
+    from stacktool import deploy_target
+
+    versions = deploy_target.describe(deploy_target.Target(Path(args.target)))
+    if args.json:
+        sys.stdout.write(json.dumps(versions, indent=1, sort_keys=True) + "\n")
+        return 0
+    for version in versions:
+        mark = "*" if version["current"] else " "
+        print(f"{mark} {version['version']:>3}  {version['source']}  ({version['summary']})")
+        for layer in version["layers"]:
+            print(f"        {layer['install_target']:<28} {layer['slot']}")
+    return 0
+
+
+def cmd_deploy_gc(args: argparse.Namespace) -> int:
+    from stacktool import deploy_target
+
+    versions, slots = deploy_target.gc(deploy_target.Target(Path(args.target)), args.keep)
+    print(f"removed versions: {', '.join(map(str, versions)) or 'none'}")
+    print(f"removed layers: {', '.join(slots) or 'none'}")
+    return 0
+
+
+def _deploy_parser() -> argparse.ArgumentParser:
+    """`stacktool deploy ACTION`: a deploy target holding several versions of a stack (docs/deploy.md)."""
+    parser = argparse.ArgumentParser(prog="stacktool deploy", description=_deploy_parser.__doc__)
+    actions = parser.add_subparsers(dest="action", required=True)
+
+    def action(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text)
+        sub.set_defaults(func=func)
+        sub.add_argument("--target", required=True, help="the deploy target directory")
+        return sub
+
+    for name, update in (("install", False), ("update", True)):
+        p = action(
+            name,
+            cmd_deploy_install,
+            "install a published stack version and make it active (unpacks only layers the target lacks)"
+            + ("; the target must have an active version" if update else ""),
+        )
+        p.set_defaults(update=update)
+        p.add_argument("source", help="a directory `<bundle>.publish` wrote, or its URL")
+        p.add_argument("--platform", help="the platform's summary (venvstacks-<platform>.json) of tagged outputs")
+    p = action("rollback", cmd_deploy_rollback, "activate the version active before this one (nothing unpacked)")
+    p.add_argument("--to", type=int, help="activate this version number instead")
+    p = action("list", cmd_deploy_list, "list the target's versions (* marks the active one)")
+    p.add_argument("--json", action="store_true", help="print JSON for tools")
+    p = action("gc", cmd_deploy_gc, "remove old versions and every layer no kept version uses")
+    p.add_argument("--keep", type=int, default=2, help="versions to keep, the active one included (default: 2)")
+    return parser
+
+
+def deploy_main() -> int:
+    """The entry point of the deploy tool as one file (deploy.pex ACTION ...): `stacktool deploy ACTION ...`."""
+    return main(["deploy", *sys.argv[1:]])
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -228,9 +327,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--symlinks", required=True, help="the tree's symlinks as compose recorded them")
     p.add_argument("--sbom", help="also write the layer's CycloneDX 1.6 SBOM (JSON) here")
 
-    p = verb("deploy", cmd_deploy, "unpack layers (metadata files, lowest first) into a directory and postinstall")
-    p.add_argument("--to", required=True)
-    p.add_argument("metadata", nargs="+")
+    p = verb(
+        "deploy",
+        cmd_deploy,
+        "deploy targets: install, update, rollback, list, gc (`stacktool deploy ACTION --help`); or with --to: "
+        "unpack layers (metadata files, lowest first) into a directory and postinstall",
+    )
+    p.add_argument("--to", help="unpack the layers whose metadata files follow into this directory")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="ACTION and its arguments, or (with --to) metadata files")
 
     p = verb("publish", cmd_publish, "publish a stack_bundle's layers into a directory as venvstacks does")
     p.add_argument("--manifest", required=True, help="the stack_bundle's manifest.json")

@@ -3,6 +3,8 @@
 A deployment directory holds one directory per layer (its install target: env_name, or env_name@N for a versioned
 layer). `deploy` verifies each archive against its metadata, extracts it safely (nothing outside the layer's own
 directory, no partial layer left on failure) and runs `postinstall.py` of every layer with the runtime's interpreter.
+The pieces it is made of (`verify_archive`, `postinstall`, `locked`) also serve stacktool.deploy_target, which keeps
+several versions of a stack in one target directory.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,30 @@ class DeployedLayer:
         return self.path / self.record.interpreter
 
 
+def verify_archive(archive: Path, expected: str, described_by: Path | str) -> None:
+    """Refuses an archive that is missing or whose sha256 is not the one its metadata (`described_by`) gives."""
+    if not archive.is_file():
+        raise DeployError(f"{archive} is missing; {described_by} names it")
+    actual = sha256_of(archive)
+    if actual != expected:
+        raise DeployError(
+            f"{archive} has sha256 {actual}, but {described_by} says {expected}: the download is incomplete or the "
+            "file was changed; fetch the published files again"
+        )
+
+
+def postinstall(layer: DeployedLayer, runtime: DeployedLayer) -> None:
+    """Runs the layer's postinstall.py with its runtime's interpreter (where the layer finally lives)."""
+    result = subprocess.run(
+        [str(runtime.python), "-X", "utf8", "-I", str(layer.path / "postinstall.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise DeployError(f"postinstall of {layer.metadata['install_target']} failed:\n{result.stderr}")
+
+
 def _unpack(metadata_file: Path, dest: Path, incremental: bool) -> DeployedLayer:
     metadata = read_metadata(metadata_file)
     archive = metadata_file.parent / metadata["archive_name"]
@@ -53,11 +79,7 @@ def _unpack(metadata_file: Path, dest: Path, incremental: bool) -> DeployedLayer
     marker = dest / f".{metadata['install_target']}.sha256"
     if incremental and target.is_dir() and marker.exists() and marker.read_text() == expected:
         return DeployedLayer(target, metadata)
-    if not archive.exists():
-        raise DeployError(f"{archive} is missing; it must sit next to {metadata_file.name}")
-    actual = sha256_of(archive)
-    if actual != expected:
-        raise DeployError(f"{archive.name} has sha256 {actual}, but {metadata_file.name} says {expected}")
+    verify_archive(archive, expected, metadata_file)
     marker.unlink(missing_ok=True)
     if target.exists() or target.is_symlink():
         shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
@@ -79,14 +101,7 @@ def deploy(metadata_files: list[Path], dest: Path, incremental: bool = False) ->
             raise DeployError(
                 f"{layer.metadata['install_target']} needs runtime layer {layer.metadata['runtime_layer']}"
             )
-        result = subprocess.run(
-            [str(runtime.python), "-X", "utf8", "-I", str(layer.path / "postinstall.py")],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise DeployError(f"postinstall of {layer.metadata['install_target']} failed:\n{result.stderr}")
+        postinstall(layer, runtime)
     return layers
 
 
@@ -102,15 +117,20 @@ def run_directory(label: str, top_metadata: Path) -> Path:
 
 
 @contextmanager
-def exclusive(deploy_dir: Path) -> Iterator[None]:
-    """Holds a lock on `deploy_dir` (released at the latest when the process execs or exits)."""
-    deploy_dir.parent.mkdir(parents=True, exist_ok=True)
-    with (deploy_dir.parent / f".{deploy_dir.name}.lock").open("w") as lock:
+def locked(lock_file: Path) -> Iterator[None]:
+    """Holds an exclusive lock on `lock_file` (released at the latest when the process execs, exits or is killed)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as lock:
         if os.name == "posix":  # Windows: no advisory locks in the standard library; runs are not serialized there
             import fcntl
 
             fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def exclusive(deploy_dir: Path) -> AbstractContextManager[None]:
+    """Holds a lock on `deploy_dir` (a lock file beside it)."""
+    return locked(deploy_dir.parent / f".{deploy_dir.name}.lock")
 
 
 def exec_layer(layer: DeployedLayer, args: list[str], module: str | None = None) -> int:
