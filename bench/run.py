@@ -8,7 +8,13 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = {"launcher": "bench_launcher", "remote": "bench_remote", "peers": "bench_peers", "images": "bench_images"}
+BENCHMARKS = {
+    "launcher": "bench_launcher",
+    "remote": "bench_remote",
+    "peers": "bench_peers",
+    "images": "bench_images",
+    "deploy": "bench_deploy",
+}
 
 
 def main() -> int:

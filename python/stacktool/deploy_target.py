@@ -91,9 +91,9 @@ class Target:
         if (self.root / LAYERS).is_dir() or (self.root / VERSIONS).is_dir():
             return
         if self.root.exists() and (not self.root.is_dir() or any(p.name != LOCK for p in self.root.iterdir())):
-            raise DeployError(f"{self.root}: not a deploy target (it holds other files); choose a new or empty directory")
+            raise DeployError(f"{self.root}: not a deploy target (it holds other files); choose a new or empty one")
         if not self.root.exists() and not create:
-            raise DeployError(f"{self.root}: no deploy target there; make one with `deploy install SOURCE --target DIR`")
+            raise DeployError(f"{self.root}: no deploy target there; make one: `deploy install SOURCE --target DIR`")
 
     def lock(self) -> AbstractContextManager[None]:
         """Serializes the runs that change the target (released when the process exits or is killed)."""
@@ -194,7 +194,8 @@ def _manifest(number: int, stack: PublishedStack, slots: dict[str, str], previou
         "source": stack.source,
         "summary": stack.summary_name,
         "layers": [
-            {k: m[k] for k in fields} | {"archive_sha256": m["archive_hashes"]["sha256"], "slot": slots[m["install_target"]]}
+            {k: m[k] for k in fields}
+            | {"archive_sha256": m["archive_hashes"]["sha256"], "slot": slots[m["install_target"]]}
             for m in stack.layers
         ],
     }

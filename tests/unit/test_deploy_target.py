@@ -16,7 +16,7 @@ from stacktool.cli import main
 from stacktool.contract import Module
 from stacktool.deploy import DeployError
 from stacktool.deploy_source import open_source
-from stacktool.deploy_target import COMPLETE, LAYERS, Target, describe, gc, install, rollback, slot_names
+from stacktool.deploy_target import LAYERS, Target, describe, gc, install, rollback, slot_names
 from stacktool.publish import publish
 from test_publish import PLATFORM, make_bundle
 
@@ -31,17 +31,16 @@ def run_app(target: Path) -> str:
 
 def publish_stack(metadata: list[Path], root: Path, tag_outputs: bool = False) -> Path:
     out = root / "published"
-    publish(make_bundle(root / "bundle", {PLATFORM: metadata}), out, platforms=[], tag_outputs=tag_outputs, dry_run=False)
+    manifest = make_bundle(root / "bundle", {PLATFORM: metadata})
+    publish(manifest, out, platforms=[], tag_outputs=tag_outputs, dry_run=False)
     return out
 
 
-@pytest.fixture(scope="session")
-def app_v2(kit, published_runtime, published_stack, tmp_path_factory) -> list[Path]:
+def app_v2_stack(kit, published_runtime, published_stack, work: Path) -> list[Path]:
     """The stack with another build of app-hello (its launch module prints a version): new bytes, same target."""
     _, runtime = published_runtime
-    work = tmp_path_factory.mktemp("app-v2")
     launch = work / "src" / "hello_app.py"
-    launch.parent.mkdir()
+    launch.parent.mkdir(parents=True)
     launch.write_text("import six, sys\nprint('hello, version 2 from', sys.prefix)\n", encoding="utf-8")
     config = kit.compose_config(
         "app-hello", "application", runtime=runtime, lower=["framework-sci", kit.runtime_env],
@@ -52,12 +51,17 @@ def app_v2(kit, published_runtime, published_stack, tmp_path_factory) -> list[Pa
     return [*published_stack[:2], metadata]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def app_v2(kit, published_runtime, published_stack, tmp_path_factory) -> list[Path]:
+    return app_v2_stack(kit, published_runtime, published_stack, tmp_path_factory.mktemp("app-v2"))
+
+
+@pytest.fixture(scope="module")
 def v1(published_stack, tmp_path_factory) -> Path:
     return publish_stack(published_stack, tmp_path_factory.mktemp("v1"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def v2(app_v2, tmp_path_factory) -> Path:
     return publish_stack(app_v2, tmp_path_factory.mktemp("v2"))
 
@@ -114,7 +118,7 @@ def test_layers_find_their_lower_layers_through_their_own_slot(v1, tmp_path):
     order = sorted(layers, key=lambda m: ["runtime", "framework", "application"].index(m["kind"]))
     slots = slot_names(order)
     app_slot = target / LAYERS / slots["app-hello"]
-    assert sorted(p.name for p in app_slot.iterdir()) == sorted([".complete", "app-hello", "cpython3_11", "framework-sci"])
+    assert sorted(p.name for p in app_slot.iterdir()) == [".complete", "app-hello", "cpython3_11", "framework-sci"]
     assert (app_slot / "framework-sci").resolve() == (target / LAYERS / slots["framework-sci"] / "framework-sci")
     cfg = (app_slot / "app-hello" / "pyvenv.cfg").read_text()
     assert f"home = {app_slot / 'cpython3_11' / 'bin'}" in cfg
@@ -156,7 +160,7 @@ def test_a_tampered_archive_leaves_the_target_as_it_was(v1, v2, tmp_path):
     bad = shutil.copytree(v2, tmp_path / "bad")
     archive = bad / "app-hello.tar.zst"
     archive.write_bytes(archive.read_bytes()[:-1] + b"\0")
-    with pytest.raises(DeployError, match=r"/bad/app-hello\.tar\.zst has sha256 [0-9a-f]+, but .*venvstacks\.json says"):
+    with pytest.raises(DeployError, match=r"/bad/app-hello\.tar\.zst has sha256 [0-9a-f]+, but .*\.json says"):
         install(Target(target), open_source(str(bad), None), update=True)
     assert layer_dirs(target) == before and sorted(p.name for p in (target / "versions").glob("[0-9]*")) == ["1"]
     assert run_app(target).startswith("hello from")
@@ -175,7 +179,7 @@ def test_tagged_outputs_need_the_platform_when_several_are_published(published_s
 
 
 def test_clear_errors(v1, tmp_path):
-    with pytest.raises(DeployError, match="no published stack there: __venvstacks__/venvstacks.json is missing"):
+    with pytest.raises(DeployError, match=r"no published stack there: __venvstacks__/venvstacks\.json is missing"):
         open_source(str(tmp_path), None)
     with pytest.raises(DeployError, match="no such directory"):
         open_source(str(tmp_path / "nothing"), None)
