@@ -87,6 +87,8 @@ def test_layer_tests_pass_on_the_remote_worker(remote: tuple[Workspace, list[dic
     assert "4 tests pass" in result.stdout + result.stderr, result.stderr[-4000:]
     spawns = read_json_stream(log)
     tests = [e for e in spawns if e["commandArgs"][0].endswith("/test-setup.sh")]
-    assert len(tests) == len(MLX_LAYERS)
+    assert sorted(e["commandArgs"][1] for e in tests) == sorted(
+        f"stacks/{name}_test.sh" for name in [*MLX_LAYERS, "lock"]
+    )  # each layer's test and the lock's
     # The tests and everything else this command ran (their XML reports), all on the worker.
     assert all(e["runner"] == "remote" and not e.get("cacheHit") for e in spawns), [e["runner"] for e in spawns]

@@ -194,7 +194,7 @@ def relocked(stacked: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Re
     version_1 = []
     for metadata in stack_of(stacked, "app-report@1"):
         shutil.copy(metadata, copied)
-        shutil.copy(metadata.parent / read_metadata(metadata)["archive"]["name"], copied)
+        shutil.copy(metadata.parent / read_metadata(metadata)["archive_name"], copied)
         version_1.append(copied / metadata.name)
     stacks = stacked.path / "stacks"
     before = read_index(stacked)
@@ -251,7 +251,8 @@ def test_both_versions_deploy_side_by_side_and_run(stacked: Workspace, relocked:
     stacked.bazel("build", "//stacks:report")
     version_2 = stack_of(stacked, "app-report@2")
     top = read_metadata(version_2[-1])
-    assert top["lower_layers"] == ["framework-tables@2", "framework-plots@2", "framework-numerics@2", "cpython3_11@1"]
+    assert top["required_layers"] == ["framework-tables@2", "framework-plots@2", "framework-numerics@2"]
+    assert top["runtime_layer"] == "cpython3_11@1"
     deployed = (tmp_path / "side by side").resolve()
     for stack in (relocked.version_1, version_2):
         result = stacked.bazel("run", "@rules_venvstacks//rules:deploy", "--", "--to", str(deployed), *map(str, stack))
