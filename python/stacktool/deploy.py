@@ -50,7 +50,7 @@ class DeployedLayer:
 def verify_archive(archive: Path, expected: str, described_by: Path | str) -> None:
     """Refuses an archive that is missing or whose sha256 is not the one its metadata (`described_by`) gives."""
     if not archive.is_file():
-        raise DeployError(f"{archive} is missing; {described_by} names it")
+        raise DeployError(f"{archive} is missing; {described_by} names it: copy the archive next to it")
     actual = sha256_of(archive)
     if actual != expected:
         raise DeployError(

@@ -23,13 +23,12 @@ Leftovers of an interrupted run are removed, under the target's lock, by the nex
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import signal
-import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,16 +43,13 @@ LAYERS, VERSIONS, CURRENT, MANIFEST = "layers", "versions", "current", "stack.js
 COMPLETE, LOCK, DOWNLOADS, NEXT = ".complete", ".lock", ".downloads", ".next-version"
 # Test hook: the process SIGKILLs itself at the Nth step that changes the target (tests/unit/test_deploy_kill.py).
 KILL_AT = "VENVSTACKS_DEPLOY_KILL_AT"
-_steps = {"count": 0}
-_steps_lock = threading.Lock()
+_steps = itertools.count(1)
 
 
 def _step() -> None:
     """Marks one change of the target's files; the test hook kills the process at the one it names."""
-    with _steps_lock:
-        _steps["count"] += 1
-        if _steps["count"] == int(os.environ.get(KILL_AT) or 0):
-            os.kill(os.getpid(), signal.SIGKILL)
+    if next(_steps) == int(os.environ.get(KILL_AT) or 0):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -149,16 +145,6 @@ def slot_names(layers: Iterable[dict[str, Any]]) -> dict[str, str]:
     return {target: f"{target}-{key}" for target, key in keys.items()}
 
 
-def _unpack_slot(target: Target, stack: PublishedStack, metadata: dict[str, Any], slot: Path) -> None:
-    """Verifies and unpacks one layer into its (new) slot; links and postinstall come after, lowest layer first."""
-    archive = stack.fetch(metadata, target.root / DOWNLOADS)
-    _step()
-    slot.mkdir(parents=True)
-    _step()
-    extract_archive(archive, slot, top=metadata["install_target"])
-    _step()
-
-
 def _finish_slot(metadata: dict[str, Any], slot: Path, slots: dict[str, str], runtime: dict[str, Any]) -> None:
     """Links the slot's lower layers beside the layer, runs its postinstall there, and marks the slot complete."""
     for lower in lower_layers(metadata):
@@ -171,15 +157,24 @@ def _finish_slot(metadata: dict[str, Any], slot: Path, slots: dict[str, str], ru
     _step()
 
 
-def _make_slots(
-    target: Target, stack: PublishedStack, missing: list[dict[str, Any]], slots: dict[str, str], workers: int
-) -> None:
-    """Unpacks the missing layers in parallel, then links and postinstalls them, lowest layer first."""
+def _make_slots(target: Target, stack: PublishedStack, missing: list[dict[str, Any]], slots: dict[str, str]) -> None:
+    """Fetches and checks the archive of every missing layer (all of them before anything is unpacked), unpacks
+    them, then links and postinstalls them, lowest layer first.
+
+    One after the other: unpacking in threads (tarfile holds the GIL) or forked processes measured no faster on
+    2 cores (file creation is the kernel's work: GNU tar takes as long for the same archives, in parallel or not), and
+    a forked worker outlives a SIGKILL of this process still holding the target's lock."""
     layer_root = target.root / LAYERS
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_unpack_slot, target, stack, m, layer_root / slots[m["install_target"]]) for m in missing]
-        for job in jobs:
-            job.result()
+    archives = []
+    for metadata in missing:
+        archives.append(stack.fetch(metadata, target.root / DOWNLOADS))
+        _step()
+    for metadata, archive in zip(missing, archives, strict=True):
+        slot = layer_root / slots[metadata["install_target"]]
+        slot.mkdir(parents=True)
+        _step()
+        extract_archive(archive, slot, top=metadata["install_target"])
+        _step()
     runtimes = {m["install_target"]: m for m in stack.layers if m["kind"] == "runtime"}
     for metadata in missing:
         runtime = runtimes[metadata["install_target"] if metadata["kind"] == "runtime" else metadata["runtime_layer"]]
@@ -222,7 +217,7 @@ def _next_number(target: Target, versions: dict[int, Version]) -> int:
     return max(recorded, max(versions, default=0) + 1)
 
 
-def install(target: Target, stack: PublishedStack, *, update: bool, workers: int = 0) -> InstallReport:
+def install(target: Target, stack: PublishedStack, *, update: bool) -> InstallReport:
     """Installs the published stack version as a new version of the target and activates it; unpacks only the layers
     (slots) the target does not hold. `update`: refuse a target with no active version."""
     target.check(create=not update)
@@ -235,7 +230,7 @@ def install(target: Target, stack: PublishedStack, *, update: bool, workers: int
         layer_root = target.root / LAYERS
         missing = [m for m in stack.layers if not (layer_root / slots[m["install_target"]] / COMPLETE).exists()]
         try:
-            _make_slots(target, stack, missing, slots, workers or min(4, os.cpu_count() or 1))
+            _make_slots(target, stack, missing, slots)
         except Exception:
             target.tidy()  # no partial slot stays behind an error (a kill leaves them to the next run)
             raise

@@ -247,8 +247,8 @@ def test_tampered_runtime_archive_extracts_nothing(published_stack, tmp_path):
     with pytest.raises(DeployError) as error:
         deploy(copies, dest)
     message = str(error.value)
-    assert message.startswith(f"{archive.name} has sha256 ")
-    assert f"but {copies[0].name} says " in message
+    assert message.startswith(f"{archive} has sha256 ")
+    assert f"but {copies[0]} says " in message
     assert list(dest.iterdir()) == []
 
 
@@ -274,7 +274,7 @@ def test_missing_archive(published_stack, tmp_path):
     archive.unlink()
     with pytest.raises(DeployError) as error:
         deploy(copies, tmp_path / "dest")
-    assert str(error.value) == f"{archive} is missing; it must sit next to {copies[0].name}"
+    assert str(error.value) == f"{archive} is missing; {copies[0]} names it: copy the archive next to it"
 
 
 def test_stack_without_runtime_is_refused(published_stack, tmp_path):

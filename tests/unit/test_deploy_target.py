@@ -188,7 +188,7 @@ def test_clear_errors(v1, tmp_path):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(DeployError, match="not a deploy target \\(it holds other files\\)"):
         install(Target(other), open_source(str(v1), None), update=False)
-    with pytest.raises(DeployError, match="no deploy target there; make one with `deploy install SOURCE --target DIR`"):
+    with pytest.raises(DeployError, match="no deploy target there; make one: `deploy install SOURCE --target DIR`"):
         install(Target(tmp_path / "new"), open_source(str(v1), None), update=True)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DeployError, match="no active version to update; use `deploy install` for the first one"):
