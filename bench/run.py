@@ -14,6 +14,7 @@ BENCHMARKS = {
     "peers": "bench_peers",
     "images": "bench_images",
     "deploy": "bench_deploy",
+    "pytorch": "bench_pytorch",
 }
 
 
