@@ -17,8 +17,6 @@ import pytest
 from harness import EXAMPLES, Workspace, copy_workspace
 from stacktool.digest import sha256_of
 
-pytestmark = pytest.mark.heavy  # a 200 MB wheel: tools/test --heavy
-
 TORCH_WHEEL = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 WHEEL_DIRS = [Path(p) for p in os.environ.get("VENVSTACKS_TORCH_WHEELS", "/opt/wheels").split(":")]
 
