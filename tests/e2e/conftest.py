@@ -23,4 +23,4 @@ def workspace(tmp_path: Path) -> Iterator[Callable[[str], Workspace]]:
 
     yield make
     for ws in made:
-        ws.shutdown()
+        ws.discard()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,16 +27,24 @@ OVERRIDE_PATH = re.compile(r'(local_path_override\(\s*module_name = "rules_venvs
 
 @dataclass
 class Workspace:
-    """A Bazel workspace in a temporary directory, with its own output base."""
+    """A Bazel workspace in a temporary directory, with its own output base and its own directory for the stacks
+    `bazel run` deploys ($VENVSTACKS_RUN_DIR, unless the test sets one), both beside the copy."""
 
     path: Path
     output_base: Path
     launcher: Path = BAZEL  # the tools/bazel of the rules_venvstacks checkout the workspace uses
 
+    @property
+    def run_dir(self) -> Path:
+        return self.output_base.with_name(f"{self.output_base.name}.run")
+
     def bazel(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.launcher), f"--output_base={self.output_base}", "--max_idle_secs=900", *args]
+        env = {"VENVSTACKS_RUN_DIR": str(self.run_dir), **os.environ}
         # Bazel's server writes non-ASCII text of some messages as Latin-1 (its file name encoding): never fail on it.
-        result = subprocess.run(cmd, cwd=self.path, capture_output=True, text=True, errors="replace", check=False)
+        result = subprocess.run(
+            cmd, cwd=self.path, env=env, capture_output=True, text=True, errors="replace", check=False
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"bazel {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-8000:]}")
         return result
@@ -51,6 +60,20 @@ class Workspace:
 
     def shutdown(self) -> None:
         self.bazel("shutdown", check=False)
+
+    def discard(self) -> None:
+        """Stops the Bazel server and deletes the output base and the deployed stacks (gigabytes for the larger
+        examples; pytest would keep them, and it cannot delete Bazel's read-only trees), keeping the copy itself."""
+        self.shutdown()
+        for tree in (self.output_base, self.run_dir):
+            remove_tree(tree)
+
+
+def remove_tree(tree: Path) -> None:
+    """Deletes a directory tree, read-only directories (Bazel makes its outputs read-only) included."""
+    if tree.exists():
+        subprocess.run(["chmod", "-R", "u+w", str(tree)], check=True)
+        shutil.rmtree(tree)
 
 
 def read_json_stream(path: Path) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws.bazel("run", "//stacks:lock")
     ws.bazel("build", "//stacks:hello")
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def _sources(root: Path) -> dict[Path, bytes]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import BAZEL, EXAMPLES, ROOT, Workspace, copy_workspace, read_json_stream
+from harness import BAZEL, EXAMPLES, ROOT, Workspace, copy_workspace, read_json_stream, remove_tree
 
 BAZEL8_FLAGS = [
     # Defaults of Bazel 8.
@@ -45,7 +45,7 @@ def bazel8(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws = copy_workspace(EXAMPLES / "mlx", base / "mlx", base / "output_base")
     (ws.path / "user.bazelrc").write_text("".join(f"common {flag}\n" for flag in BAZEL8_FLAGS))
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def test_build_uses_bazel8_repo_names(bazel8: Workspace) -> None:
@@ -83,3 +83,4 @@ def test_module_bazel_tests_pass(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr[-8000:]
     finally:
         subprocess.run([str(BAZEL), f"--output_base={output_base}", "shutdown"], cwd=ROOT, capture_output=True)
+        remove_tree(output_base)

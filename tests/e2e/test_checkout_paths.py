@@ -38,7 +38,7 @@ def test_mlx_example_builds_and_runs_from_a_checkout_under_a_non_ascii_path(
     try:
         result = ws.bazel("run", "//stacks:mlx_app", "--", "ünïcode")
     finally:
-        ws.shutdown()
+        ws.discard()
     assert "MLX 0.32.4 on Device(cpu, 0)" in result.stdout, result.stderr[-4000:]
     assert "arguments: ünïcode" in result.stdout
 
@@ -60,5 +60,5 @@ def test_two_checkouts_run_from_their_own_deployments(tmp_path: Path, monkeypatc
             [(a.path / LAUNCH_MODULE).read_text(), launch_b.read_text()]
         )
     finally:
-        a.shutdown()
-        b.shutdown()
+        a.discard()
+        b.discard()

@@ -34,7 +34,7 @@ def cross(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     (ws.path / "user.bazelrc").write_text(f"common --repo_env=VENVSTACKS_LOCAL_RUNTIMES={runtimes}\n")
     ws.bazel("build", "//stacks:all_platforms")
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def bundle(ws: Workspace, platform: str, name: str) -> Path:

@@ -22,7 +22,7 @@ def sklearn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     try:
         yield ws
     finally:
-        ws.shutdown()
+        ws.discard()
 
 
 def deploy(ws: Workspace, *args: str) -> str:

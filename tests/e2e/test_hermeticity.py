@@ -99,6 +99,7 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfflineBuild]:
     bazel("build", "//stacks:mlx_app", *flags, f"--execution_log_json_file={log}")
     test_output = bazel("test", "//stacks:all", *flags)
     yield OfflineBuild(ws, read_json_stream(log), test_output, marker)
+    ws.discard()
 
 
 def test_build_and_layer_tests_pass_without_network_and_without_python_on_path(offline: OfflineBuild) -> None:

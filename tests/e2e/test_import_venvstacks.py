@@ -26,7 +26,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     base = tmp_path_factory.mktemp("importer")
     workspace = copy_workspace(WORKSPACES / "venvstacks_project", base / "ws", base / "output_base")
     yield workspace
-    workspace.shutdown()
+    workspace.discard()
 
 
 def sources(root: Path) -> dict[str, bytes]:

@@ -35,7 +35,7 @@ def mlx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws = copy_workspace(EXAMPLES / "mlx", base / "mlx", base / "output_base")
     ws.bazel("build", "//stacks:mlx_app")
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def members(archive: Path) -> dict[str, tarfile.TarInfo]:
@@ -171,7 +171,7 @@ def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_pat
         other.bazel("build", "//stacks:mlx_app")
         assert_same_published_layers(mlx, other)
     finally:
-        other.shutdown()
+        other.discard()
 
 
 def test_no_absolute_build_paths_in_published_files(mlx: Workspace) -> None:

@@ -24,7 +24,7 @@ def sklearn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     try:
         yield ws
     finally:
-        ws.shutdown()
+        ws.discard()
 
 
 def builds(summary: dict) -> dict[str, int]:

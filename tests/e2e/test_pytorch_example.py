@@ -45,8 +45,8 @@ def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worksp
     try:
         yield a, b
     finally:
-        a.shutdown()
-        b.shutdown()
+        a.discard()
+        b.discard()
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 

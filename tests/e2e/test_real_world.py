@@ -23,7 +23,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace,
         test = ws.bazel("test", "//stacks:all", "--test_output=all", check=False)
         yield ws, build.stderr, test.stdout + test.stderr
     finally:
-        ws.shutdown()
+        ws.discard()
 
 
 def test_runtime_layer_ships_no_installer(stack: tuple[Workspace, str, str]) -> None:

@@ -78,12 +78,12 @@ def filled_then_reused(base: Path, cache: str, filler: str, user: str, *user_fla
     second = copy_workspace(EXAMPLES / "mlx", base / "elsewhere" / user / "mlx", base / f"{user}.output_base")
     try:
         log_first = build_logged(first, filler, f"--remote_cache={cache}")
-        first.shutdown()
+        first.shutdown()  # its outputs stay: tests compare them with the second's
         log_second = build_logged(second, user, f"--remote_cache={cache}", *user_flags)
         yield {filler: first, user: second, f"log_{filler}": log_first, f"log_{user}": log_second, "cache": cache}
     finally:
-        first.shutdown()
-        second.shutdown()
+        first.discard()
+        second.discard()
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def remote(executor: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         ws.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}")
         yield ws, read_json_stream(log)
     finally:
-        ws.shutdown()
+        ws.discard()
 
 
 def test_every_action_runs_on_the_remote_worker(remote: tuple[Workspace, list[dict]]) -> None:
@@ -76,7 +76,7 @@ def test_remote_outputs_are_bit_identical_to_a_local_build(
         # archives are the local ones, bit for bit.
         assert_same_published_layers(local, ws)
     finally:
-        local.shutdown()
+        local.discard()
 
 
 def test_layer_tests_pass_on_the_remote_worker(remote: tuple[Workspace, list[dict]]) -> None:

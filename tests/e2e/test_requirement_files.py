@@ -39,7 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     (stacks / "BUILD.bazel").write_text(build)
     ws.bazel("run", "//stacks:lock")
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def wheels(ws: Workspace, layer: str) -> list[str]:

@@ -50,7 +50,7 @@ def stack(tmp_path: Path, mirror: tuple[str, Path]) -> Iterator[Workspace]:
         f"common --repo_env=VENVSTACKS_LOCAL_RUNTIMES={no_local}\ncommon --repo_env=VENVSTACKS_PBS_MIRROR={mirror[0]}\n"
     )
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def test_the_mirror_is_asked_for_the_published_file_name(stack: Workspace, mirror: tuple[str, Path]) -> None:

@@ -66,8 +66,8 @@ def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worksp
             assert (actions["VenvstacksImageLayer"], actions["VenvstacksImageLayout"]) == (4, 2), actions
         yield a, b
     finally:
-        a.shutdown()
-        b.shutdown()
+        a.discard()
+        b.discard()
 
 
 def blob(layout: Path, digest: str) -> Path:
@@ -354,21 +354,19 @@ def test_linux_aarch64_image_from_this_host(tmp_path: Path) -> None:
     try:
         ws.bazel("run", "//stacks:lock")
         ws.bazel("build", "--platforms=@rules_venvstacks//platforms:linux_aarch64", "//stacks:hello_image")
-        layout = Path(
-            ws.bazel("info", "--platforms=@rules_venvstacks//platforms:linux_aarch64", "bazel-bin").stdout.strip()
-        )
+        bin_dir = ws.bazel("info", "--platforms=@rules_venvstacks//platforms:linux_aarch64", "bazel-bin").stdout
+        layout = Path(bin_dir.strip()) / "stacks" / "hello_image"
+        manifest, config = check_layout(layout)
+        assert config["architecture"] == "arm64"
+        assert json.loads(config["config"]["Labels"]["rules_venvstacks.layers"])[0]["install_target"] == "cpython"
+        ensure_tools("skopeo", "umoci")
+        assert json.loads(skopeo("inspect", f"oci:{layout}:latest"))["Architecture"] == "arm64"
+        rootfs = umoci_unpack(layout, tmp_path / "bundle")
+        app = rootfs / PREFIX.lstrip("/") / "app-hello"
+        assert os.readlink(app / "bin" / "python_") == "../../cpython/bin/python3.11"
+        assert "version = 3.11.99\n" in (app / "pyvenv.cfg").read_text()  # the fixture runtime's: nothing of it ran
+        python = rootfs / PREFIX.lstrip("/") / "cpython" / "bin" / "python3.11"
+        assert python.read_bytes()[:4] == b"\x7fELF"
+        assert len(manifest["layers"]) == 3
     finally:
-        ws.shutdown()
-    layout = layout / "stacks" / "hello_image"
-    manifest, config = check_layout(layout)
-    assert config["architecture"] == "arm64"
-    assert json.loads(config["config"]["Labels"]["rules_venvstacks.layers"])[0]["install_target"] == "cpython"
-    ensure_tools("skopeo", "umoci")
-    assert json.loads(skopeo("inspect", f"oci:{layout}:latest"))["Architecture"] == "arm64"
-    rootfs = umoci_unpack(layout, tmp_path / "bundle")
-    app = rootfs / PREFIX.lstrip("/") / "app-hello"
-    assert os.readlink(app / "bin" / "python_") == "../../cpython/bin/python3.11"
-    assert "version = 3.11.99\n" in (app / "pyvenv.cfg").read_text()  # the fixture runtime's: nothing of it ran
-    python = rootfs / PREFIX.lstrip("/") / "cpython" / "bin" / "python3.11"
-    assert python.read_bytes()[:4] == b"\x7fELF"
-    assert len(manifest["layers"]) == 3
+        ws.discard()

@@ -46,7 +46,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     (stacks / "BUILD.bazel").write_text(build + BUILD)
     ws.bazel("run", "//stacks:lock")
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def junit(ws: Workspace) -> ET.Element:

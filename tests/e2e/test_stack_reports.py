@@ -81,7 +81,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ))  # fmt: skip
     build(ws)
     yield Stack(ws, old, ws.path / "bazel-bin" / "stacks")
-    ws.shutdown()
+    ws.discard()
 
 
 def published(directory: Path, layer: str, suffix: str) -> Path:

@@ -51,7 +51,7 @@ def stacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     base = tmp_path_factory.mktemp("stacked")
     ws = copy_workspace(EXAMPLES / "stacked", base / "stacked", base / "output_base")
     yield ws
-    ws.shutdown()
+    ws.discard()
 
 
 def read_index(ws: Workspace) -> dict[str, Any]:
