@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "python"), str(ROOT / "tests" / "e2e")]
 
-from harness import Workspace, copy_workspace, read_json_stream  # noqa: E402
+from harness import Workspace, copy_workspace, read_json_stream, remove_tree  # noqa: E402
 from stacktool.archive import write_archive  # noqa: E402
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rules_venvstacks"
@@ -154,7 +153,8 @@ def scratch(prefix: str) -> Iterator[Path]:
 
 
 def remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Deletes a directory tree if there is one, Bazel's read-only output trees included."""
+    remove_tree(path)
 
 
 def sh(cmd: list[str | Path], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 1800) -> str:

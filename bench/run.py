@@ -15,6 +15,7 @@ BENCHMARKS = {
     "images": "bench_images",
     "deploy": "bench_deploy",
     "pytorch": "bench_pytorch",
+    "compression": "bench_compression",
 }
 
 

@@ -71,6 +71,14 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recompress(args: argparse.Namespace) -> int:
+    from stacktool.recompress import recompress_layer
+
+    paths = (args.archive, args.metadata, args.out_archive, args.out_metadata, args.out_sbom)
+    recompress_layer(*map(Path, paths))
+    return 0
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     if args.to is None:
         target_args = _deploy_parser().parse_args(args.rest)
@@ -326,6 +334,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(flag, required=True)
     p.add_argument("--symlinks", required=True, help="the tree's symlinks as compose recorded them")
     p.add_argument("--sbom", help="also write the layer's CycloneDX 1.6 SBOM (JSON) here")
+
+    p = verb("recompress", cmd_recompress, "write a packed tar.zst layer again in the release compression")
+    for flag in ("--archive", "--metadata", "--out-archive", "--out-metadata", "--out-sbom"):
+        p.add_argument(flag, required=True)
 
     p = verb(
         "deploy",

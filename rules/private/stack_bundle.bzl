@@ -3,7 +3,7 @@
 
 load("//platforms:platforms.bzl", "TARGET_PLATFORMS")
 load("//rules:providers.bzl", "LayerInfo", "StackBundleInfo", "TargetPlatformInfo")
-load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "runfiles_path", "stacktool", "stacktool_command")
+load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "run_stacktool", "runfiles_path", "stacktool", "stacktool_command")
 
 def _platforms_transition_impl(_settings, attr):
     for platform in attr.platforms:
@@ -20,6 +20,31 @@ _platforms_transition = transition(
     outputs = ["//command_line_option:platforms"],
 )
 
+def _recompressed(ctx, platform, layer):
+    """The layer's archive, metadata and SBOM with the archive in the release compression."""
+    outputs = [
+        ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, platform, file.basename))
+        for file in (layer.archive, layer.metadata, layer.sbom)
+    ]
+    args = ctx.actions.args()
+    args.add("--archive", layer.archive)
+    args.add("--metadata", layer.metadata)
+    args.add("--out-archive", outputs[0])
+    args.add("--out-metadata", outputs[1])
+    args.add("--out-sbom", outputs[2])
+    message = "Recompressing {} for release".format(layer.archive.basename)
+    run_stacktool(ctx, "recompress", args, [layer.archive, layer.metadata], outputs, "VenvstacksRecompress", message)
+    return outputs
+
+def _linked(ctx, platform, layer):
+    """The layer's archive, metadata and SBOM as the layer published them."""
+    links = []
+    for file in (layer.archive, layer.metadata, layer.sbom):
+        link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, platform, file.basename))
+        ctx.actions.symlink(output = link, target_file = file)
+        links.append(link)
+    return links
+
 def _stack_bundle_impl(ctx):
     outputs = []
     groups = {}
@@ -33,10 +58,10 @@ def _stack_bundle_impl(ctx):
         published = []
         order = []
         for layer in sorted(layers.values(), key = lambda layer: (len(layer.lower), layer.key)):
-            for file in (layer.archive, layer.metadata, layer.sbom):
-                link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, platform, file.basename))
-                ctx.actions.symlink(output = link, target_file = file)
-                published.append(link)
+            if ctx.attr.compression == "release" and layer.archive.basename.endswith(".tar.zst"):
+                published += _recompressed(ctx, platform, layer)
+            else:
+                published += _linked(ctx, platform, layer)
             order.append(layer.metadata.basename)
         manifest[platform] = {"deploy_order": order}
         groups[platform] = depset(published)
@@ -54,6 +79,11 @@ _stack_bundle = rule(
     implementation = _stack_bundle_impl,
     doc = "The files of a stack_bundle (see the stack_bundle macro).",
     attrs = {
+        "compression": attr.string(
+            default = "fast",
+            values = ["fast", "release"],
+            doc = "`fast`: the layers' archives as they were packed; `release`: tar.zst archives compressed again, smaller (see the stack_bundle macro).",
+        ),
         "layers": attr.label_list(
             mandatory = True,
             providers = [LayerInfo],
@@ -66,6 +96,7 @@ _stack_bundle = rule(
         ),
     },
     provides = [StackBundleInfo],
+    toolchains = [TOOLCHAIN_TYPE],
 )
 
 def _bundle_command_impl(ctx):
@@ -99,12 +130,19 @@ _bundle_command = rule(
     toolchains = [TOOLCHAIN_TYPE],
 )
 
-def stack_bundle(name, layers, platforms, **kwargs):
+def stack_bundle(name, layers, platforms, compression = "fast", **kwargs):
     """The archives, metadata and SBOMs of `layers` (and every layer below them) for each of `platforms`.
 
     Built in one invocation from any host: `<name>/<platform>/<install_target>-<platform>.<format>`, `.json` and
     `.cdx.json`, plus `<name>/manifest.json` listing, per platform, the metadata files in deploy order (lowest layer
     first). Output groups named after the platforms select one platform's files.
+
+    `compression = "release"` is for the bundle you publish: each `tar.zst` archive is compressed again (zstd level
+    16 with a 128 MiB long-distance window, one thread per CPU), about as small as venvstacks' `tar.xz` and several
+    times faster to write (docs/benchmarks.md), and its metadata and SBOM give the new size and sha256. The tar
+    stream inside is the same, the bytes are the same on every machine and for any number of CPUs, and the layers
+    themselves stay fast to build: one action per layer reads its packed archive, nothing else is built again.
+    Archives of other formats are published as packed.
 
     Two `bazel run` targets come with it (docs/deploy.md):
 
@@ -119,8 +157,10 @@ def stack_bundle(name, layers, platforms, **kwargs):
       layers: the top layers of the stack (usually its applications); providers: `LayerInfo`.
       platforms: target platforms to build for (venvstacks names, e.g. `linux_x86_64`, `macosx_arm64`,
         `win_amd64`).
+      compression: `fast` (default): the archives as the layers packed them (zstd level 3 for `tar.zst`);
+        `release`: `tar.zst` archives compressed again, smaller (see above).
       **kwargs: common attributes (`visibility`, `tags`, ...), given to all three targets.
     """
-    _stack_bundle(name = name, layers = layers, platforms = platforms, **kwargs)
+    _stack_bundle(name = name, layers = layers, platforms = platforms, compression = compression, **kwargs)
     _bundle_command(name = name + ".publish", bundle = name, verb = "publish", **kwargs)
     _bundle_command(name = name + ".export", bundle = name, verb = "export", **kwargs)

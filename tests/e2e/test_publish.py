@@ -3,12 +3,14 @@ examples/sklearn's stack_bundle (two apps over one framework), with real wheels 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import zstandard
 from harness import EXAMPLES, Workspace, copy_workspace
 from stacktool.digest import sha256_of
 from stacktool.metadata import read_metadata
@@ -25,6 +27,40 @@ def sklearn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
         yield ws
     finally:
         ws.discard()
+
+
+def tar_stream_sha256(archive: Path) -> str:
+    with archive.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as tar:
+        return hashlib.file_digest(tar, "sha256").hexdigest()  # type: ignore[arg-type]
+
+
+def test_release_bundle_holds_the_layers_tar_streams_recompressed(sklearn: Workspace) -> None:
+    """examples/sklearn's bundle has compression = "release": each archive is its layer's own tar stream in zstd
+    with a 128 MiB window, smaller, and the bundle's metadata and SBOM give its size and sha256. The layers' own
+    archives are what the bundle publishes with compression = "fast"."""
+    build_file = sklearn.path / "stacks" / "BUILD.bazel"
+    text = build_file.read_text()
+    bundle = sklearn.path / "bazel-bin" / "stacks" / "release" / PLATFORM
+    build_file.write_text(text.replace('compression = "release"', 'compression = "fast"'))
+    try:
+        sklearn.bazel("build", "//stacks:release")
+        archives = {t: bundle / f"{t}-{PLATFORM}.tar.zst" for t in TARGETS}
+        packed = {t: (tar_stream_sha256(a), a.stat().st_size) for t, a in archives.items()}
+    finally:
+        build_file.write_text(text)
+    executed = sklearn.build_counting("//stacks:release")
+    assert executed == {"VenvstacksRecompress": len(TARGETS)}  # nothing else is built again
+
+    for target in TARGETS:
+        released = bundle / f"{target}-{PLATFORM}.tar.zst"
+        assert tar_stream_sha256(released) == packed[target][0], target
+        assert zstandard.get_frame_parameters(released.read_bytes()[:18]).window_size == 1 << 27, target
+        assert released.stat().st_size < packed[target][1], target
+        metadata = read_metadata(released.with_name(f"{target}-{PLATFORM}.json"))
+        assert metadata["archive_hashes"]["sha256"] == sha256_of(released)
+        assert metadata["archive_size"] == released.stat().st_size
+        sbom = json.loads(released.with_name(f"{target}-{PLATFORM}.cdx.json").read_text())
+        assert sbom["metadata"]["component"]["hashes"][0]["content"] == sha256_of(released)
 
 
 def builds(summary: dict) -> dict[str, int]:

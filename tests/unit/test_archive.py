@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -16,7 +17,17 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from stacktool.archive import FIXED_MTIME, FORMATS, ArchiveError, extract_archive, write_archive
+from stacktool.archive import (
+    FIXED_MTIME,
+    FORMATS,
+    RELEASE,
+    ArchiveError,
+    Zstd,
+    _codec,
+    extract_archive,
+    recompress,
+    write_archive,
+)
 
 PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
 TOP = "layer"
@@ -568,3 +579,81 @@ def test_truncated_archive_rejected(tmp_path, fmt):
 
     assert str(archive) in str(info.value)
     assert_nothing_left(tmp_path, archive)
+
+
+def compressible(size: int, seed: int = 7) -> bytes:
+    """`size` bytes that compress somewhat, as a layer's files do (random words from a small vocabulary)."""
+    import random
+
+    rng = random.Random(seed)
+    words = [rng.randbytes(rng.randint(2, 12)) for _ in range(4096)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words)
+    return bytes(out[:size])
+
+
+def zstd_frame_window(path: Path) -> int:
+    return zstandard.get_frame_parameters(path.read_bytes()[:18]).window_size
+
+
+def test_recompress_keeps_the_tar_stream_in_the_release_compression(tmp_path):
+    src = build_tree(tmp_path / "src")
+    (src / "big.bin").write_bytes(compressible(3 << 20))
+    packed, release = tmp_path / "packed" / "layer.tar.zst", tmp_path / "release" / "layer.tar.zst"
+    packed.parent.mkdir()
+    release.parent.mkdir()
+    write_archive(src, packed, top=TOP, fmt="tar.zst")
+
+    recompress(packed, release, RELEASE)
+
+    tar_of = zstandard.ZstdDecompressor().decompressobj
+    assert tar_of().decompress(release.read_bytes()) == tar_of().decompress(packed.read_bytes())
+    assert release.stat().st_size < packed.stat().st_size
+    assert zstd_frame_window(release) == 1 << RELEASE.window_log  # what decoders must accept, and do by default
+    unpacked = snapshot(extract_archive(release, release.parent, top=TOP))
+    assert unpacked == snapshot(extract_archive(packed, packed.parent, top=TOP))
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="no zstd command here to decompress with")
+def test_release_archives_decompress_with_the_zstd_command_as_it_comes(tmp_path):
+    """A 128 MiB window is the largest `zstd -d` (and GNU tar, which calls it) accepts without `--long`."""
+    src = build_tree(tmp_path / "src")
+    packed, release = tmp_path / "packed.tar.zst", tmp_path / "release.tar.zst"
+    write_archive(src, packed, top=TOP, fmt="tar.zst")
+    recompress(packed, release, RELEASE)
+    listed = subprocess.run(["tar", "-I", "zstd", "-tf", str(release)], capture_output=True, text=True, check=True)
+    assert listed.stdout.splitlines()[0].rstrip("/") == TOP
+
+
+def test_release_compression_is_the_same_for_any_number_of_threads(tmp_path):
+    """zstd's multi-threaded mode writes the same bytes for any number of workers: archives built on machines with
+    different core counts are identical. Jobs of 1 MiB (instead of RELEASE's 32 MiB) make a few MiB of input span
+    several jobs, which is what the workers share."""
+    data = compressible(3 << 20)
+    small_jobs = dataclasses.replace(RELEASE, job_size=1 << 20)
+
+    def compressed(zstd: Zstd) -> bytes:
+        out = io.BytesIO()
+        with _codec(out, "tar.zst", write=True, zstd=zstd) as stream:
+            stream.write(data)
+        return out.getvalue()
+
+    by_threads = {n: compressed(dataclasses.replace(small_jobs, threads=n)) for n in (1, 3, -1)}
+    assert len(set(by_threads.values())) == 1
+    assert by_threads[1] != compressed(RELEASE)  # one 32 MiB job: the small jobs really split the input
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(by_threads[1]) == data
+
+
+def test_recompress_refuses_other_formats_and_corrupt_input_leaving_nothing(tmp_path):
+    src = build_tree(tmp_path / "src")
+    gz = tmp_path / "layer.tar.gz"
+    write_archive(src, gz, top=TOP, fmt="tar.gz")
+    with pytest.raises(ArchiveError, match=r"only tar\.zst archives are recompressed"):
+        recompress(gz, tmp_path / "out.tar.zst", RELEASE)
+    corrupt = tmp_path / "corrupt.tar.zst"
+    corrupt.write_bytes(b"not zstd at all" * 100)
+    with pytest.raises(ArchiveError, match="corrupt or unreadable archive") as info:
+        recompress(corrupt, tmp_path / "out.tar.zst", RELEASE)
+    assert str(corrupt) in str(info.value)
+    assert not list(tmp_path.glob("out.tar.zst*"))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from runtime_fixtures import make_fixture_runtime, pbs_triple
-from stacktool.archive import extract_archive
+from stacktool.archive import ArchiveError, extract_archive
 from stacktool.compose import compose, recorded_symlinks
 from stacktool.contract import LAYER_RECORD, ContractError, Module, PackConfig, RuntimeRecord, read_json
 from stacktool.metadata import (
@@ -30,6 +30,7 @@ from stacktool.metadata import (
     write_metadata,
 )
 from stacktool.pack import PackError, pack_layer
+from stacktool.recompress import recompress_layer
 
 SIX_SHA256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
 
@@ -321,3 +322,35 @@ def test_read_metadata_names_the_file(good, tmp_path):
     with pytest.raises(MetadataError) as error:
         read_metadata(path)
     assert str(error.value).startswith(f"{path} does not match")
+
+
+def test_recompress_layer_gives_the_new_archive_in_metadata_and_sbom(layer, tmp_path):
+    tree, pylock, config = layer
+    packed, release = tmp_path / "packed", tmp_path / "release"
+    packed.mkdir()
+    release.mkdir()
+    name = "framework-sci-linux_x86_64"
+    sbom = packed / f"{name}.cdx.json"
+    pack_layer(tree, packed / f"{name}.tar.zst", packed / f"{name}.json", pylock, config, recorded_symlinks(tree), sbom)
+
+    paths = [release / f"{name}.tar.zst", release / f"{name}.json", release / f"{name}.cdx.json"]
+    recompress_layer(packed / f"{name}.tar.zst", packed / f"{name}.json", *paths)
+
+    before, after = read_metadata(packed / f"{name}.json"), read_metadata(paths[1])
+    new = {"archive_size": paths[0].stat().st_size, "archive_hashes": {"sha256": sha256_hex(paths[0])}}
+    assert after == before | new
+    assert new["archive_hashes"] != before["archive_hashes"]
+    component = json.loads(paths[2].read_text())["metadata"]["component"]
+    assert component["hashes"] == [{"alg": "SHA-256", "content": new["archive_hashes"]["sha256"]}]
+    assert json.loads(paths[2].read_text())["components"] == json.loads(sbom.read_text())["components"]
+
+
+def test_recompress_layer_keeps_the_archive_name(layer, tmp_path):
+    tree, pylock, config = layer
+    archive, metadata = tmp_path / "framework-sci-linux_x86_64.tar.zst", tmp_path / "framework-sci.json"
+    pack(tree, archive, metadata, pylock, config)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ArchiveError, match=r"must keep the name framework-sci-linux_x86_64\.tar\.zst"):
+        recompress_layer(archive, metadata, out / "renamed.tar.zst", out / "m.json", out / "s.cdx.json")
+    assert not list(out.iterdir())
