@@ -50,16 +50,20 @@ class Zstd:
     level: int
     window_log: int = 0  # 0: the level's own
     long_distance: bool = False
+    min_match: int = 0  # 0: the level's own
+    search_log: int = 0  # 0: the level's own
     threads: int = 0
     job_size: int = 0  # 0: zstd's own for the level and window
 
 
 # What layers are packed with: fast, for development builds.
 FAST = Zstd(level=3)
-# stack_bundle(compression = "release"): bench/bench_compression.py measured the curve this was chosen from (20 %
-# smaller than FAST for a SciPy layer, about as small as xz -6 and several times faster). A 128 MiB window
-# (window_log 27) is the largest every zstd decoder accepts without being told (`zstd -d`, GNU tar, python-zstandard).
-RELEASE = Zstd(level=16, window_log=27, long_distance=True, threads=-1, job_size=32 << 20)
+# stack_bundle(compression = "release"), chosen from the curve bench/bench_compression.py measures (docs/deploy.md
+# says why): within 10 % of xz -6 and more than 3x faster. A 128 MiB window (window_log 27) is the largest every zstd
+# decoder accepts without being told (`zstd -d`, GNU tar, python-zstandard); matches from 3 bytes on (level 16 starts
+# at 5) make it 4 % smaller, and searching 8 candidates instead of 32 (search_log 3) makes it 20 % faster for 1.5 %
+# more bytes.
+RELEASE = Zstd(level=16, window_log=27, long_distance=True, min_match=3, search_log=3, threads=-1, job_size=32 << 20)
 
 
 class _Entry(NamedTuple):
@@ -84,12 +88,14 @@ def _codec(fh: BinaryIO, fmt: str, *, write: bool, zstd: Zstd = FAST) -> IO[byte
         import zstandard  # here, not at the top: a host python3 without it can still write tar.gz
 
         if write:
+            # Only the settings given: a 0 passed to from_level means zstd's default, not the level's own.
+            given = {"window_log": zstd.window_log, "min_match": zstd.min_match, "search_log": zstd.search_log}
+            given["job_size"] = zstd.job_size
             params = zstandard.ZstdCompressionParameters.from_level(
                 zstd.level,
-                window_log=zstd.window_log,
                 enable_ldm=zstd.long_distance,
                 threads=zstd.threads,
-                job_size=zstd.job_size,
+                **{name: value for name, value in given.items() if value},
             )
             compressor = zstandard.ZstdCompressor(compression_params=params)
             return cast(IO[bytes], compressor.stream_writer(fh, closefd=False))

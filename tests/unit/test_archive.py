@@ -645,6 +645,18 @@ def test_release_compression_is_the_same_for_any_number_of_threads(tmp_path):
     assert zstandard.ZstdDecompressor().decompressobj().decompress(by_threads[1]) == data
 
 
+@pytest.mark.parametrize("level", [3, 16, 19])
+def test_zstd_settings_left_unset_are_the_levels_own(level):
+    data = compressible(1 << 20)
+    out = io.BytesIO()
+    with _codec(out, "tar.zst", write=True, zstd=Zstd(level=level)) as stream:
+        stream.write(data)
+    reference = io.BytesIO()
+    with zstandard.ZstdCompressor(level=level).stream_writer(reference, closefd=False) as stream:
+        stream.write(data)
+    assert out.getvalue() == reference.getvalue()
+
+
 def test_recompress_refuses_other_formats_and_corrupt_input_leaving_nothing(tmp_path):
     src = build_tree(tmp_path / "src")
     gz = tmp_path / "layer.tar.gz"
