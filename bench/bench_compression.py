@@ -20,7 +20,6 @@ same layers; then the size/time curve of the formats and levels tried, on the sa
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from common import ROOT, Report, Row, fresh_workspace, machine_facts, mb, scratch, sh, timed, tool
 from peer_venvstacks import VENVSTACKS_REQUIREMENT
 from stacktool.archive import FAST, RELEASE, Zstd, _codec, extract_archive, recompress
+from stacktool.digest import sha256_of
 
 EXAMPLE = ROOT / "examples" / "sklearn"
 PLATFORM = "linux_x86_64"
@@ -98,11 +98,6 @@ def tar_stream(archive: Path, dest: Path) -> Path:
     return dest
 
 
-def sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def main() -> int:
     report = Report("Release compression: examples/sklearn's layers published small, against venvstacks' tar.xz")
     report.facts |= machine_facts()
@@ -142,7 +137,7 @@ def main() -> int:
         one_thread = work / "one-thread" / packed_archives[largest].name
         one_thread.parent.mkdir()
         recompress(packed_archives[largest], one_thread, dataclasses.replace(RELEASE, threads=1))
-        same = sha256(one_thread) == sha256(released_archives[largest])
+        same = sha256_of(one_thread) == sha256_of(released_archives[largest])
 
         streams = [tar_stream(p, work / f"{t}.tar") for t, p in packed_archives.items()]
         raw = sum(s.stat().st_size for s in streams)

@@ -6,12 +6,14 @@ stacktool's own installer, and layers are composed and packed with the real verb
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runtime_fixtures import make_fixture_runtime
@@ -215,6 +217,27 @@ def pack_config(pylock: Path, env_name: str, fmt: str = "tar.zst") -> PackConfig
     )
 
 
+def compose_tree(config: ComposeConfig, work: Path) -> Path:
+    """The layer `config` describes, composed into `work/<install_target>`."""
+    tree = work / config.install_target
+    tree.mkdir(parents=True)
+    compose(config, tree)
+    return tree
+
+
+def pack_tree(tree: Path, out: Path, env_name: str, **changes: Any) -> Path:
+    """Packs a composed `tree` into `out` with the PackConfig rules/private/layer.bzl writes, `changes` (PackConfig
+    fields) applied; returns the metadata file."""
+    out.mkdir(parents=True, exist_ok=True)
+    pylock = out / f"pylock.{env_name}.toml"
+    pylock.write_text(f"# {env_name}\n", encoding="utf-8")
+    config = dataclasses.replace(pack_config(pylock, env_name), **changes)
+    metadata = out / f"{env_name}-linux_x86_64.json"
+    archive = out / f"{env_name}-linux_x86_64.{config.archive_format}"
+    pack_layer(tree, archive, metadata, pylock, config, recorded_symlinks(tree))
+    return metadata
+
+
 def file_module_hash(path: Path) -> str:
     """venvstacks' hash of a module file, computed here by hand: sha256 of its name and `sha256:<content hash>`."""
     content = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -333,6 +356,8 @@ class Kit:
     compose_config = staticmethod(compose_config)
     compose_runtime = staticmethod(compose_runtime)
     pack_config = staticmethod(pack_config)
+    compose_tree = staticmethod(compose_tree)
+    pack_tree = staticmethod(pack_tree)
     build_and_pack = staticmethod(build_and_pack)
     file_module_hash = staticmethod(file_module_hash)
     package_module_hash = staticmethod(package_module_hash)

@@ -165,19 +165,16 @@ def lock_spec(tmp_path: Path, requirements: list[str], exclude_newer: str = "") 
     return spec
 
 
-def test_lock_verb_with_uv_arguments_and_previous_index(uv, tmp_path, capsys):
+def lock_outputs(tmp_path: Path, uv: Path) -> tuple[Path, list[str]]:
+    """The lock verb's output directory (made) and the arguments naming it, the workspace and uv."""
     out = tmp_path / "stacks"
     out.mkdir()
-    common = [
-        "--out-dir",
-        str(out),
-        "--index-name",
-        "venvstacks_lock.json",
-        "--workspace",
-        str(tmp_path),
-        "--uv",
-        str(uv),
-    ]
+    names = ["--out-dir", str(out), "--index-name", "venvstacks_lock.json", "--workspace", str(tmp_path)]
+    return out, [*names, "--uv", str(uv)]
+
+
+def test_lock_verb_with_uv_arguments_and_previous_index(uv, tmp_path, capsys):
+    out, common = lock_outputs(tmp_path, uv)
     spec = lock_spec(tmp_path, ["packaging<25"])
     # as `bazel run //stacks:lock -- --exclude-newer ...` passes it (the script always puts `--` first)
     assert main(["lock", "--spec", str(spec), *common, "--", "--exclude-newer", "2024-06-01T00:00:00Z"]) == 0
@@ -196,19 +193,8 @@ def test_lock_verb_with_uv_arguments_and_previous_index(uv, tmp_path, capsys):
 
 
 def test_lock_verb_user_errors(uv, tmp_path, capsys):
-    out = tmp_path / "stacks"
-    out.mkdir()
-    common = [
-        "--out-dir",
-        str(out),
-        "--index-name",
-        "venvstacks_lock.json",
-        "--workspace",
-        str(tmp_path),
-        "--uv",
-        str(uv),
-        "--",
-    ]
+    out, common = lock_outputs(tmp_path, uv)
+    common.append("--")
     progress = "[1/1] resolving //stacks:cpython3_11 for linux_x86_64\n"
     assert main(["lock", "--spec", str(lock_spec(tmp_path, ["six=="])), *common]) == 1
     assert capsys.readouterr().err.startswith(progress + "error: //stacks:cpython3_11: requirement 'six=='")
@@ -227,20 +213,9 @@ def test_lock_verb_user_errors(uv, tmp_path, capsys):
 
 def test_lock_verb_passes_the_stack_exclude_newer_to_uv_and_records_it(uv, tmp_path, capsys):
     """six 1.17.0 was released in December 2024: a stack locked as of June 2021 gets 1.16.0."""
-    out = tmp_path / "stacks"
-    out.mkdir()
+    out, args = lock_outputs(tmp_path, uv)
+    args.append("--")
     spec = lock_spec(tmp_path, ["six"], exclude_newer="2021-06-01")
-    args = [
-        "--out-dir",
-        str(out),
-        "--index-name",
-        "venvstacks_lock.json",
-        "--workspace",
-        str(tmp_path),
-        "--uv",
-        str(uv),
-        "--",
-    ]
     assert main(["lock", "--spec", str(spec), *args]) == 0
     assert capsys.readouterr().out == f"  cpython3_11: 1 package; +six 1.16.0\nlocked 1 layers into {out}\n"
     lock = tomllib.loads((out / "pylock.cpython3_11.toml").read_text(encoding="utf-8"))

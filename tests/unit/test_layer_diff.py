@@ -7,7 +7,6 @@ six 1.17.0 and wheel 0.45.1, app-one with an edited launch module, and app-new i
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -16,10 +15,8 @@ from pathlib import Path
 
 import pytest
 from stacktool.cli import main
-from stacktool.compose import compose, recorded_symlinks
 from stacktool.contract import ComposeConfig, Module
 from stacktool.layer_diff import DiffError, diff, render_text
-from stacktool.pack import pack_layer
 
 SITE = "lib/python3.11/site-packages"
 
@@ -38,24 +35,6 @@ def tree_files(tree: Path) -> dict[str, tuple[int, str]]:
                     hashlib.sha256(path.read_bytes()).hexdigest(),
                 )
     return found
-
-
-def publish(kit, tree: Path, out: Path, env_name: str, lock_version: int = 1) -> Path:
-    """Packs a composed `tree` into `out`; returns the metadata file."""
-    out.mkdir(parents=True, exist_ok=True)
-    pylock = out / f"pylock.{env_name}.toml"
-    pylock.write_text(f"# {env_name}\n", encoding="utf-8")
-    config = dataclasses.replace(kit.pack_config(pylock, env_name), lock_version=lock_version)
-    metadata = out / f"{env_name}-linux_x86_64.json"
-    pack_layer(tree, out / f"{env_name}-linux_x86_64.tar.zst", metadata, pylock, config, recorded_symlinks(tree))
-    return metadata
-
-
-def composed(config: ComposeConfig, work: Path) -> Path:
-    tree = work / config.install_target
-    tree.mkdir(parents=True)
-    compose(config, tree)
-    return tree
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +65,11 @@ def versions(kit, wheels, posix_trees, fixture_runtime, tmp_path_factory) -> dic
     for version, layer_configs in configs.items():
         out = work / version
         result["dirs"][version] = out
-        publish(kit, fixture_runtime.tree, out, "cpython3_11")
+        kit.pack_tree(fixture_runtime.tree, out, "cpython3_11")
         result[version] = {"cpython3_11": fixture_runtime.tree}
         for config in layer_configs:
-            result[version][config.env_name] = tree = composed(config, work / f"{version}-trees")
-            publish(kit, tree, out, config.env_name)
+            result[version][config.env_name] = tree = kit.compose_tree(config, work / f"{version}-trees")
+            kit.pack_tree(tree, out, config.env_name)
     return result
 
 
@@ -170,7 +149,7 @@ def test_the_verb_prints_text_or_json(versions, capsys):
 def test_two_metadata_files_are_compared_whatever_their_names_and_versions(kit, versions, tmp_path):
     """A versioned layer's new version deploys under another install target: the diff says so."""
     tree = versions["new"]["framework-sci"]
-    second = publish(kit, tree, tmp_path / "v2", "framework-sci", lock_version=2)
+    second = kit.pack_tree(tree, tmp_path / "v2", "framework-sci", lock_version=2)
     first = versions["dirs"]["old"] / "framework-sci-linux_x86_64.json"
     result = diff(first, second)
     (layer,) = result["layers"]
@@ -190,7 +169,7 @@ def test_inputs_that_cannot_be_compared_are_named(kit, versions, tmp_path):
     with pytest.raises(DiffError, match=r"missing: no such file or directory"):
         diff(tmp_path / "missing", versions["dirs"]["new"])
     both = tmp_path / "both"  # two versions of one layer side by side: which one is meant?
-    publish(kit, versions["new"]["framework-sci"], both / "a", "framework-sci")
-    publish(kit, versions["old"]["framework-sci"], both / "b", "framework-sci")
+    kit.pack_tree(versions["new"]["framework-sci"], both / "a", "framework-sci")
+    kit.pack_tree(versions["old"]["framework-sci"], both / "b", "framework-sci")
     with pytest.raises(DiffError, match=r"two versions of framework-sci for linux_x86_64"):
         diff(both, versions["dirs"]["new"])

@@ -6,7 +6,6 @@ framework with six, and two applications over it (one with the `wheel` package, 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -15,9 +14,8 @@ from pathlib import Path
 
 import pytest
 from stacktool.cli import main
-from stacktool.compose import compose, recorded_symlinks
-from stacktool.contract import ComposeConfig, Module
-from stacktool.pack import pack_layer
+from stacktool.compose import recorded_symlinks
+from stacktool.contract import Module
 from stacktool.size_report import ReportError, archive_members, human, installed_size, render_html, stack_report
 
 
@@ -33,24 +31,6 @@ def tree_files(tree: Path) -> dict[str, tuple[int, str]]:
                     hashlib.sha256(path.read_bytes()).hexdigest(),
                 )
     return found
-
-
-def publish(kit, tree: Path, out: Path, env_name: str, fmt: str = "tar.zst") -> Path:
-    """Packs a composed `tree` into `out`; returns the metadata file."""
-    out.mkdir(parents=True, exist_ok=True)
-    pylock = out.parent / f"pylock.{env_name}.toml"
-    pylock.write_text(f"# {env_name}\n", encoding="utf-8")
-    config = dataclasses.replace(kit.pack_config(pylock, env_name), archive_format=fmt)
-    metadata = out / f"{env_name}-linux_x86_64.json"
-    pack_layer(tree, out / f"{env_name}-linux_x86_64.{fmt}", metadata, pylock, config, recorded_symlinks(tree))
-    return metadata
-
-
-def composed(config: ComposeConfig, work: Path) -> Path:
-    tree = work / config.install_target
-    tree.mkdir(parents=True)
-    compose(config, tree)
-    return tree
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +51,17 @@ def stack(kit, wheels, posix_trees, fixture_runtime, tmp_path_factory) -> dict[s
         kit.compose_config("app-two", "application", runtime=fixture_runtime, lower=lower,
                            modules=[Module("hello_app.py", str(launch))], launch_module="hello_app"),
     ]  # fmt: skip
-    layers = {"cpython3_11": (fixture_runtime.tree, publish(kit, fixture_runtime.tree, out, "cpython3_11"))}
+    layers = {"cpython3_11": (fixture_runtime.tree, kit.pack_tree(fixture_runtime.tree, out, "cpython3_11"))}
     for config in configs:
-        tree = composed(config, work / "trees")
-        layers[config.env_name] = (tree, publish(kit, tree, out, config.env_name))
+        tree = kit.compose_tree(config, work / "trees")
+        layers[config.env_name] = (tree, kit.pack_tree(tree, out, config.env_name))
     return layers
 
 
 @pytest.mark.parametrize("fmt", ["tar.zst", "tar.gz", "tar.xz", "zip"])
 def test_archive_members_are_the_layers_files_in_every_format(kit, stack, tmp_path, fmt):
     tree, _ = stack["framework-sci"]
-    metadata = publish(kit, tree, tmp_path, "framework-sci", fmt)
+    metadata = kit.pack_tree(tree, tmp_path, "framework-sci", archive_format=fmt)
     members = archive_members(metadata.with_name(f"framework-sci-linux_x86_64.{fmt}"), digests=True)
     files = tree_files(tree)
     assert {m.path: (m.size, m.digest) for m in members if m.kind == "file"} == files
