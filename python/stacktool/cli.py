@@ -48,26 +48,22 @@ def cmd_install_wheel(args: argparse.Namespace) -> int:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from stacktool.compose import compose, recorded_symlinks
-    from stacktool.contract import ComposeConfig, read_json, to_json
+    from stacktool.compose import compose
+    from stacktool.contract import ComposeConfig, read_json
 
-    config = read_json(ComposeConfig, Path(args.config))
-    runtime = compose(config, Path(args.out), Path(args.venv_files) if args.venv_files else None)
-    if args.runtime_record:
-        Path(args.runtime_record).write_text(to_json(runtime), encoding="utf-8")
-    text = json.dumps(recorded_symlinks(Path(args.out)), indent=1, sort_keys=True) + "\n"
-    Path(args.symlinks).write_text(text, encoding="utf-8")
+    compose(read_json(ComposeConfig, Path(args.config)), Path(args.out))
     return 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from stacktool.contract import PackConfig, read_json
-    from stacktool.pack import pack_layer
+    from stacktool.contract import ComposeConfig, PackConfig, read_json, to_json
+    from stacktool.pack import compose_and_pack
 
-    paths = (Path(args.tree), Path(args.archive), Path(args.metadata), Path(args.pylock))
-    symlinks = json.loads(Path(args.symlinks).read_text(encoding="utf-8"))
-    sbom = Path(args.sbom) if args.sbom else None
-    pack_layer(*paths, read_json(PackConfig, Path(args.config)), symlinks=symlinks, sbom=sbom)
+    layer, config = read_json(ComposeConfig, Path(args.layer)), read_json(PackConfig, Path(args.config))
+    paths = (Path(args.archive), Path(args.metadata), Path(args.pylock), Path(args.sbom))
+    runtime = compose_and_pack(layer, config, *paths, Path(args.venv_files) if args.venv_files else None)
+    if args.runtime_record:
+        Path(args.runtime_record).write_text(to_json(runtime), encoding="utf-8")
     return 0
 
 
@@ -322,18 +318,18 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("--wheel", "--out", "--python", "--platform"):
         p.add_argument(flag, required=True)
 
-    p = verb("compose", cmd_compose, "build a layer's tree from its inputs' trees")
+    p = verb("compose", cmd_compose, "build a layer's tree from its inputs' trees (the layer as pack archives it)")
     p.add_argument("--config", required=True, help="the layer's ComposeConfig (JSON)")
     p.add_argument("--out", required=True)
-    p.add_argument("--symlinks", required=True, help="write the tree's symlinks (JSON: path -> target), for pack")
+
+    p = verb("pack", cmd_pack, "compose a layer in a scratch directory and write its archive, metadata and SBOM")
+    p.add_argument("--layer", required=True, help="the layer's ComposeConfig (JSON)")
+    p.add_argument("--config", required=True, help="the layer's PackConfig (JSON)")
+    for flag in ("--archive", "--metadata", "--pylock"):
+        p.add_argument(flag, required=True)
+    p.add_argument("--sbom", required=True, help="write the layer's CycloneDX 1.6 SBOM (JSON) here")
     p.add_argument("--runtime-record", help="runtime layers: write the RuntimeRecord for the layers above here")
     p.add_argument("--venv-files", help="runtime layers: write the files every venv over the runtime has here")
-
-    p = verb("pack", cmd_pack, "write a layer's archive and metadata")
-    for flag in ("--tree", "--archive", "--metadata", "--pylock", "--config"):
-        p.add_argument(flag, required=True)
-    p.add_argument("--symlinks", required=True, help="the tree's symlinks as compose recorded them")
-    p.add_argument("--sbom", help="also write the layer's CycloneDX 1.6 SBOM (JSON) here")
 
     p = verb("recompress", cmd_recompress, "write a packed tar.zst layer again in the release compression")
     for flag in ("--archive", "--metadata", "--out-archive", "--out-metadata", "--out-sbom"):

@@ -113,12 +113,6 @@ def _same_content(a: Path, b: Path) -> bool:
     return a.is_file() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
 
 
-def recorded_symlinks(tree: Path) -> dict[str, str]:
-    """Every symlink of a composed tree: relative path -> target. Pack archives these as symlinks, because a tree
-    artifact may reach it with its symlinks dereferenced (remote execution, building without the bytes)."""
-    return {relative: os.readlink(path) for relative, path in _entries(tree) if path.is_symlink()}
-
-
 def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
     """Top-level modules and packages a wheel's tree provides (from its RECORD), for import checks."""
     site = tree / layout.site_packages
@@ -137,9 +131,9 @@ def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path, archive: str) -> dict[str, str]:
-    """Writes into `venv_files` the files every virtual environment over the runtime in `out` starts with;
-    returns the symlinks it has too (a tree artifact may lose its symlinks, a record cannot)."""
+def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path | None, archive: str) -> dict[str, str]:
+    """Writes into `venv_files` (None: nowhere) the files every virtual environment over the runtime in `out`
+    starts with; returns the symlinks it has too (a tree artifact may lose its symlinks, a record cannot)."""
     if layout.windows:  # the runtime's venv launchers start its python.exe as the venv's python
         for relative, candidates in windows_venv_launchers().items():
             found = next((out / c for c in candidates if (out / c).is_file()), None)
@@ -148,12 +142,14 @@ def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path, a
                     f"{archive} has no Windows venv launcher ({' or '.join(candidates)}); is it a "
                     "python-build-standalone install_only archive for Windows?"
                 )
-            (venv_files / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(found, venv_files / relative)
+            if venv_files is not None:
+                (venv_files / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(found, venv_files / relative)
         return {}
-    wrapper = venv_files / "bin" / "python"
-    wrapper.parent.mkdir(parents=True)
-    wrapper.write_text(python_wrapper(target.library_path_variable), encoding="utf-8")
+    if venv_files is not None:
+        wrapper = venv_files / "bin" / "python"
+        wrapper.parent.mkdir(parents=True)
+        wrapper.write_text(python_wrapper(target.library_path_variable), encoding="utf-8")
     return {f"bin/{alias}": "python" for alias in ("python3", f"python{layout.python}")}
 
 
@@ -180,7 +176,7 @@ def _runtime_source(config: ComposeConfig, archive: Path) -> RuntimeSource:
 
 
 def _compose_runtime(
-    config: ComposeConfig, out: Path, layout: Layout, composer: Composer, venv_files: Path
+    config: ComposeConfig, out: Path, layout: Layout, composer: Composer, venv_files: Path | None
 ) -> RuntimeRecord:
     if config.runtime_archive is None or (config.runtime_source is None and config.runtime_origin is None):
         raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source (or origin)")
@@ -214,13 +210,11 @@ def _package(wheel: Wheel, layout: Layout) -> Package:
 
 def compose(config: ComposeConfig, out: Path, venv_files: Path | None = None) -> RuntimeRecord:
     """Builds the layer described by `config` in the empty directory `out`; returns the runtime's record (for a
-    runtime layer, the record it publishes, its venv files written into `venv_files`)."""
+    runtime layer, the record it publishes, its venv files written into `venv_files` unless that is None)."""
     layout = Layout(config.python, platform(config.platform).is_windows)
     composer = Composer(out, {})
     runtime = None
     if config.kind == "runtime":
-        if venv_files is None:
-            raise ComposeError(f"{config.env_name}: composing a runtime layer needs a venv_files directory")
         runtime = _compose_runtime(config, out, layout, composer, venv_files)
     for wheel in config.wheels:
         composer.add_tree(Path(wheel.tree), wheel.filename)

@@ -1,11 +1,21 @@
-"""The pack verb: a layer's tree into its deterministic archive, plus the layer's metadata file."""
+"""The pack verb: a layer composed (stacktool.compose) into a scratch directory and written as its deterministic
+archive, plus the layer's metadata file and SBOM, in one action.
+
+One action, not compose then pack: the composed tree never becomes a Bazel output that is hashed file by file,
+staged into another action's sandbox, or handed over without its symlinks (remote execution and building without
+the bytes may dereference a tree artifact's symlinks, bazelbuild/bazel#16361). The scratch tree is hard links of
+the wheels' installed trees, so it costs little to write; it is deleted before the action ends. The tree itself is
+the `trees` output group's (the compose verb), for inspection.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from stacktool.archive import write_archive
-from stacktool.contract import LAYER_RECORD, LayerRecord, PackConfig, read_json
+from stacktool.compose import compose
+from stacktool.contract import LAYER_RECORD, ComposeConfig, LayerRecord, PackConfig, RuntimeRecord, read_json
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
 from stacktool.metadata import metadata_version, write_metadata
@@ -17,26 +27,45 @@ class PackError(UserError):
     """The layer cannot be published as it is; the message names the fix."""
 
 
-def pack_layer(
-    tree: Path,
+def compose_and_pack(
+    layer: ComposeConfig,
+    config: PackConfig,
     archive: Path,
     metadata_path: Path,
     pylock: Path,
-    config: PackConfig,
-    symlinks: dict[str, str] | None = None,
-    sbom: Path | None = None,
-) -> None:
-    """Writes `archive` (top directory: the layer's install target) and `metadata_path` for the layer in `tree`;
-    `symlinks` (from compose) are archived as symlinks however the tree was staged; `sbom`: also write the layer's
-    CycloneDX SBOM there (stacktool.sbom)."""
+    sbom: Path,
+    venv_files: Path | None = None,
+) -> RuntimeRecord:
+    """Composes `layer` in a scratch directory beside `archive` and packs it there (see `pack_layer`); returns the
+    runtime's record (a runtime layer's venv files written into `venv_files`, as stacktool.compose does)."""
+    _check_lock(pylock, config)
+    with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=archive.parent) as scratch:
+        tree = Path(scratch) / layer.env_name
+        tree.mkdir()
+        runtime = compose(layer, tree, venv_files)
+        pack_layer(tree, archive, metadata_path, pylock, config, sbom)
+    return runtime
+
+
+def _check_lock(pylock: Path, config: PackConfig) -> str:
+    """The sha256 of `pylock`, which must be the file the lock index was written with."""
     lock_sha256 = sha256_of(pylock)
     if lock_sha256 != config.pylock_sha256:
         raise PackError(
             f"{pylock.name} changed after {config.lock_label} wrote the lock index; run "
             f"`bazel run {config.lock_label}` instead of editing lock files"
         )
+    return lock_sha256
+
+
+def pack_layer(
+    tree: Path, archive: Path, metadata_path: Path, pylock: Path, config: PackConfig, sbom: Path | None = None
+) -> None:
+    """Writes `archive` (top directory: the layer's install target) and `metadata_path` for the layer composed in
+    `tree`; `sbom`: also write the layer's CycloneDX SBOM there (stacktool.sbom)."""
+    lock_sha256 = _check_lock(pylock, config)
     record = read_json(LayerRecord, tree / LAYER_RECORD)
-    write_archive(tree, archive, top=record.install_target, fmt=config.archive_format, symlinks=symlinks)
+    write_archive(tree, archive, top=record.install_target, fmt=config.archive_format)
     source = record.runtime_source
     runtime = record.kind == "runtime"
     metadata = {

@@ -1,10 +1,11 @@
 """The layer rules: runtime_layer, framework_layer and application_layer share this implementation.
 
-Per layer and target platform, two actions: `compose` (the layer's tree from its wheels' installed trees, a runtime
-layer's from its python-build-standalone archive too, plus the files that chain it to its lower layers) and `pack`
-(the deterministic archive and the metadata JSON). Wheels are installed by their own actions (installed_wheel.bzl),
-shared by every layer that uses them. A runtime layer's compose also publishes what the layers above it need (its
-RuntimeRecord and venv files), so nothing here depends on the target's OS. The JSON files handed to the actions are
+Per layer and target platform, one action builds what is published: `pack` composes the layer (its wheels'
+installed trees, a runtime layer's python-build-standalone archive too, plus the files that chain it to its lower
+layers) in a scratch directory and writes the deterministic archive, the metadata JSON and the SBOM. `compose` writes
+the same layer as a tree, only for the `trees` output group. Wheels are installed by their own actions
+(installed_wheel.bzl), shared by every layer that uses them. A runtime layer's pack also publishes what the layers
+above it need (its RuntimeRecord and venv files), so nothing here depends on the target's OS. The JSON files handed to the actions are
 the records of python/stacktool/contract.py, field for field.
 
 A layer whose lock entry is missing or stale still analyzes (so `bazel run` of the lock target works); building
@@ -400,37 +401,36 @@ def _pack_config(ctx, spec, locked):
     }
 
 def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_target, outputs):
-    tree, symlinks, archive, metadata, runtime_record, venv_files, sbom = outputs
+    tree, archive, metadata, runtime_record, venv_files, sbom = outputs
     config, inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_target)
+    inputs += _requirement_files_check(ctx, spec, locked)
     compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
     ctx.actions.write(compose_config, json.encode_indent(config))
-    args = ctx.actions.args()
-    args.add("--config", compose_config)
-    args.add("--out", tree.path)
+    pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
+    ctx.actions.write(pack_config, json.encode_indent(_pack_config(ctx, spec, locked)))
 
-    # The tree's symlinks, recorded by compose for pack: a tree artifact can reach pack with its symlinks
-    # dereferenced (Bazel defines tree artifacts as regular files; remote execution, building without the bytes).
-    args.add("--symlinks", symlinks)
-    compose_outputs = [tree, symlinks]
+    # Pack composes the layer in a scratch directory of its own and archives it: the published outputs never wait
+    # for a composed tree to be hashed, staged or handed over without its symlinks (python/stacktool/pack.py).
+    args = ctx.actions.args()
+    args.add("--layer", compose_config)
+    args.add("--config", pack_config)
+    args.add("--archive", archive)
+    args.add("--metadata", metadata)
+    args.add("--sbom", sbom)
+    args.add("--pylock", ctx.files.pylock[0])
+    pack_outputs = [archive, metadata, sbom]
     if kind == "runtime":
         args.add("--runtime-record", runtime_record)
         args.add("--venv-files", venv_files.path)
-        compose_outputs += [runtime_record, venv_files]
-    inputs += _requirement_files_check(ctx, spec, locked)
-    run_stacktool(ctx, "compose", args, [compose_config] + inputs, compose_outputs, "VenvstacksCompose", "Composing layer {} for {}".format(spec["env_name"], platform))
+        pack_outputs += [runtime_record, venv_files]
+    pack_inputs = [compose_config, pack_config, ctx.files.pylock[0]] + inputs
+    run_stacktool(ctx, "pack", args, pack_inputs, pack_outputs, "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform))
 
-    pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
-    ctx.actions.write(pack_config, json.encode_indent(_pack_config(ctx, spec, locked)))
+    # The same layer as a tree, for the `trees` output group only.
     args = ctx.actions.args()
-    args.add("--tree", tree.path)
-    args.add("--archive", archive)
-    args.add("--metadata", metadata)
-    args.add("--pylock", ctx.files.pylock[0])
-    args.add("--config", pack_config)
-    args.add("--symlinks", symlinks)
-    args.add("--sbom", sbom)
-    inputs = [tree, symlinks, pack_config, ctx.files.pylock[0]]
-    run_stacktool(ctx, "pack", args, inputs, [archive, metadata, sbom], "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform))
+    args.add("--config", compose_config)
+    args.add("--out", tree.path)
+    run_stacktool(ctx, "compose", args, [compose_config] + inputs, [tree], "VenvstacksCompose", "Composing the tree of layer {} for {}".format(spec["env_name"], platform))
 
 def _run_script(ctx, layer_info):
     script = ctx.actions.declare_file(ctx.label.name)
@@ -509,7 +509,6 @@ def layer_impl(ctx, kind):
     install_target = locked.install_target if locked and not problem else spec["env_name"]
     prefix = "{}.layer/{}".format(ctx.label.name, install_target)
     tree = ctx.actions.declare_directory("{}.layer/{}".format(ctx.label.name, spec["env_name"]))
-    symlinks = ctx.actions.declare_file(ctx.label.name + ".layer/symlinks.json")
     archive = ctx.actions.declare_file("{}-{}.{}".format(prefix, platform or "unsupported", ctx.attr.archive_format))
     metadata = ctx.actions.declare_file("{}-{}.json".format(prefix, platform or "unsupported"))
     sbom = ctx.actions.declare_file("{}-{}.cdx.json".format(prefix, platform or "unsupported"))
@@ -518,10 +517,10 @@ def layer_impl(ctx, kind):
         venv_files = ctx.actions.declare_directory(ctx.label.name + ".layer/venv_files")
     else:
         runtime_record, venv_files = runtime.runtime_record, runtime.venv_files
-    outputs = [tree, symlinks, archive, metadata, runtime_record, venv_files, sbom]
+    outputs = [tree, archive, metadata, runtime_record, venv_files, sbom]
     if problem:
         # Layers above a runtime layer that cannot be built take its record, so building them reports it too.
-        _fail_action(ctx, outputs if kind == "runtime" else outputs[:4] + [sbom], problem)
+        _fail_action(ctx, outputs if kind == "runtime" else [tree, archive, metadata, sbom], problem)
     else:
         _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_target, outputs)
     info = LayerInfo(
@@ -545,7 +544,7 @@ def layer_impl(ctx, kind):
         deploy_metadata = [below.metadata for below in reversed(lower)] + [metadata],
     )
     script = _run_script(ctx, info)
-    published = depset([tree, archive, metadata, sbom], transitive = [depset([below.tree, below.archive, below.metadata, below.sbom]) for below in lower])
+    published = depset([archive, metadata, sbom], transitive = [depset([below.archive, below.metadata, below.sbom]) for below in lower])
     runfiles = ctx.runfiles(
         files = [below.archive for below in lower] + [below.metadata for below in lower] + [archive, metadata],
         transitive_files = stacktool(ctx).files,

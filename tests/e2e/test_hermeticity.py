@@ -96,7 +96,7 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfflineBuild]:
         assert result.returncode == 0, f"bazel {' '.join(args)} failed offline:\n{result.stderr[-8000:]}"
         return result.stdout + result.stderr
 
-    bazel("build", "//stacks:mlx_app", *flags, f"--execution_log_json_file={log}")
+    bazel("build", "//stacks:mlx_app", "--output_groups=+trees", *flags, f"--execution_log_json_file={log}")
     test_output = bazel("test", "//stacks:all", *flags)
     yield OfflineBuild(ws, read_json_stream(log), test_output, marker)
     ws.discard()

@@ -19,7 +19,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace,
     ws = copy_workspace(WORKSPACES / "real_world", base / "ws", base / "output_base")
     try:
         ws.bazel("run", "//stacks:lock")
-        build = ws.bazel("build", "//stacks:all")
+        build = ws.bazel("build", "//stacks:all", "--output_groups=+trees")
         test = ws.bazel("test", "//stacks:all", "--test_output=all", check=False)
         yield ws, build.stderr, test.stdout + test.stderr
     finally:

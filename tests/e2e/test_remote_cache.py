@@ -27,16 +27,17 @@ from harness import (
     read_json_stream,
 )
 
-MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksCompose", "VenvstacksPack"}
+MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksPack"}
 FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
 # Build without the bytes, but fetch what a CI job publishes: the archives and their metadata.
-# (The regex matches exec paths; files inside the installed trees, `<layer>.layer/<env_name>/...`, do not match.)
+# (The regex matches exec paths; the wheels' installed trees, `external/<repo>/installed_.../`, do not match.)
 DOWNLOAD_ARCHIVES = ["--remote_download_minimal", r"--remote_download_regex=.*\.layer/[^/]+\.(tar\.zst|tar\.gz|json)$"]
 
 
-def tree(ws: Workspace, layer: str) -> Path:
-    """The layer's installed tree."""
-    return ws.path / "bazel-bin" / "stacks" / f"{layer}.layer" / MLX_LAYERS[layer]
+def installed_files(ws: Workspace) -> list[Path]:
+    """The files of the wheels' installed trees (the inputs of the layers' Pack actions) in the output tree."""
+    trees = (ws.path / "bazel-bin" / "external").glob("*/installed_*")
+    return [p for tree in trees for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
 def build_logged(ws: Workspace, name: str, *args: str) -> list[dict[str, Any]]:
@@ -107,7 +108,7 @@ def test_clean_checkout_elsewhere_gets_bit_identical_archives(checkouts: dict[st
 
 
 def test_framework_change_reexecutes_only_that_framework(checkouts: dict[str, Any]) -> None:
-    """One more requirement in the framework: its install, compose and pack run; nothing of the runtime does, and
+    """One more requirement in the framework: its install and pack run; nothing of the runtime does, and
     the application (whose lock and inputs do not change) stays a cache hit."""
     b: Workspace = checkouts["b"]
     build = b.path / "stacks" / "BUILD.bazel"
@@ -119,7 +120,7 @@ def test_framework_change_reexecutes_only_that_framework(checkouts: dict[str, An
         log = build_logged(b, "framework_change", f"--remote_cache={checkouts['cache']}")
         ran = [e for e in log if not e.get("cacheHit")]
         counts = Counter(e["mnemonic"] for e in ran)
-        assert counts == {"VenvstacksInstallWheel": 1, "VenvstacksCompose": 1, "VenvstacksPack": 1}, counts
+        assert counts == {"VenvstacksInstallWheel": 1, "VenvstacksPack": 1}, counts
         install = next(e for e in ran if e["mnemonic"] == "VenvstacksInstallWheel")
         assert all("whl_six_" in path for path in outputs(install)), outputs(install)
         for entry in ran:
@@ -145,15 +146,14 @@ def test_grpc_cache_clean_checkout_executes_nothing_and_downloads_only_archives(
     assert executed(grpc_checkouts["log_d"]) == {}
     assert {e["runner"] for e in grpc_checkouts["log_d"]} == {"remote cache hit"}
     assert_same_published_layers(c, d)
-    for layer in MLX_LAYERS:
-        assert tree(c, layer).is_dir()  # built with the default, --remote_download_toplevel
-        # Left in the cache: Bazel only materializes the tree's directories and its symlinks.
-        assert not [p for p in tree(d, layer).rglob("*") if p.is_file() and not p.is_symlink()], layer
+    assert installed_files(c)  # built with the default, --remote_download_toplevel: downloaded with the rest
+    assert installed_files(d) == []  # left in the cache
 
 
-def test_pack_rerun_locally_on_a_tree_left_in_the_cache_keeps_symlinks(grpc_checkouts: dict[str, Any]) -> None:
+def test_pack_rerun_locally_over_trees_left_in_the_cache_gives_the_same_layer(grpc_checkouts: dict[str, Any]) -> None:
     """Building without the bytes, a Pack that reruns locally (here: the framework's archive format changes) gets
-    the Compose tree from the cache; its archive must hold the same members as the one packed from a local tree."""
+    the wheels' installed trees and the runtime's venv files from the cache; its archive must hold the same members
+    (symlinks included: Pack composes the layer itself, so no tree artifact's symlinks are lost on the way)."""
     d: Workspace = grpc_checkouts["d"]
     build = d.path / "stacks" / "BUILD.bazel"
     original = build.read_text()
@@ -164,11 +164,9 @@ def test_pack_rerun_locally_on_a_tree_left_in_the_cache_keeps_symlinks(grpc_chec
     )
     try:
         log = build_logged(d, "tar_gz", f"--remote_cache={grpc_checkouts['cache']}", *DOWNLOAD_ARCHIVES)
-        assert executed(log) == {"VenvstacksPack": 1}  # Compose of the framework: a cache hit
+        assert executed(log) == {"VenvstacksPack": 1}
         repacked = members(published(d, "mlx", ".tar.gz"))
         reference = members(published(grpc_checkouts["c"], "mlx", ".tar.zst"))
-        # The prefetched tree has copies where Compose made symlinks (Bazel defines tree artifacts as regular files,
-        # bazelbuild/bazel#16361); Pack takes the symlinks from the record Compose wrote, so nothing differs.
         assert repacked == reference
     finally:
         build.write_text(original)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from runtime_fixtures import make_fixture_runtime
-from stacktool.compose import compose, recorded_symlinks
+from stacktool.compose import compose
 from stacktool.contract import ComposeConfig, Module, PackConfig, RuntimeSource, Wheel, to_json
 from stacktool.digest import sha256_of
 from stacktool.install import install_wheel, unpack_runtime
@@ -234,7 +234,7 @@ def pack_tree(tree: Path, out: Path, env_name: str, **changes: Any) -> Path:
     config = dataclasses.replace(pack_config(pylock, env_name), **changes)
     metadata = out / f"{env_name}-linux_x86_64.json"
     archive = out / f"{env_name}-linux_x86_64.{config.archive_format}"
-    pack_layer(tree, archive, metadata, pylock, config, recorded_symlinks(tree))
+    pack_layer(tree, archive, metadata, pylock, config)
     return metadata
 
 
@@ -276,7 +276,7 @@ def build_and_pack(config: ComposeConfig, work: Path, publish: Path) -> tuple[Pa
     metadata = publish / f"{config.env_name}-linux_x86_64.json"
     archive = publish / f"{config.env_name}-linux_x86_64.tar.zst"
     packing = pack_config(pylock, config.env_name)
-    pack_layer(tree, archive, metadata, pylock, packing, recorded_symlinks(tree), sbom=sbom_path(metadata))
+    pack_layer(tree, archive, metadata, pylock, packing, sbom=sbom_path(metadata))
     return metadata, runtime
 
 

@@ -280,28 +280,6 @@ def test_symlink_escaping_src_rejected(tmp_path, links, bad):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
-def test_staged_inputs_are_archived_as_what_they_point_to(tmp_path):
-    """Bazel sandboxes stage an input tree as absolute links to the real entries; those are followed."""
-    real = tmp_path / "real"
-    (real / "bin").mkdir(parents=True)
-    (real / "bin" / "python3.11").write_bytes(b"\x7fELF binary")
-    (real / "bin" / "python3").symlink_to("python3.11")  # the tree's own link
-    staged = tmp_path / "staged"
-    (staged / "bin").mkdir(parents=True)
-    for name in ("python3.11", "python3"):
-        (staged / "bin" / name).symlink_to(real / "bin" / name)
-    dest = tmp_path / "layer.tar.gz"
-
-    write_archive(staged, dest, top=TOP, fmt="tar.gz")
-
-    with tarfile.open(dest) as tar:
-        members = {m.name: m for m in tar.getmembers()}
-    assert members[f"{TOP}/bin/python3.11"].isfile()
-    assert members[f"{TOP}/bin/python3.11"].mode == 0o755
-    assert members[f"{TOP}/bin/python3"].issym()
-    assert members[f"{TOP}/bin/python3"].linkname == "python3.11"
-
-
 def test_special_file_rejected(tmp_path):
     src = build_tree(tmp_path / "src")
     os.mkfifo(src / "pkg" / "pipe")
@@ -344,49 +322,6 @@ def test_failed_write_leaves_no_partial_output(tmp_path, fmt):
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert dest.read_bytes() == b"previous archive"
     assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name, "src"]
-
-
-def dereference(tree: Path) -> None:
-    """Replace every symlink of `tree` by a copy of what it points to, as a tree artifact staged for a remote
-    action (or prefetched when building without the bytes) looks."""
-    for link in sorted((p for p in tree.rglob("*") if p.is_symlink()), key=lambda p: -len(p.parts)):
-        target = link.resolve()
-        link.unlink()
-        if target.is_dir():
-            shutil.copytree(target, link)
-        else:
-            shutil.copyfile(target, link)
-
-
-def write_archive_bytes(src: Path, dest: Path, fmt: str, symlinks: dict[str, str] | None) -> bytes:
-    write_archive(src, dest, top=TOP, fmt=fmt, symlinks=symlinks)
-    return dest.read_bytes()
-
-
-@pytest.mark.parametrize("fmt", ["tar.zst", "zip"])
-def test_recorded_symlinks_make_the_archive_independent_of_staging(tmp_path, fmt):
-    staged = write_archive_bytes(build_tree(tmp_path / "a"), tmp_path / f"a.{fmt}", fmt, SYMLINKS)
-    dereferenced = build_tree(tmp_path / "b")
-    dereference(dereferenced)
-    assert not [p for p in dereferenced.rglob("*") if p.is_symlink()]
-    assert write_archive_bytes(dereferenced, tmp_path / f"b.{fmt}", fmt, SYMLINKS) == staged
-    assert staged == write_archive_bytes(build_tree(tmp_path / "c"), tmp_path / f"c.{fmt}", fmt, None)
-
-
-@pytest.mark.parametrize(
-    ("record", "message"),
-    [
-        ({}, "does not list"),  # a symlink of the tree that the record lacks
-        (SYMLINKS | {"gone": "a.b"}, "missing"),
-        (SYMLINKS | {"bin/tool": "/abs"}, "symlink"),
-        (SYMLINKS | {"bin/tool": "../../out"}, "symlink"),
-    ],
-    ids=["unlisted", "missing", "absolute", "escape"],
-)
-def test_symlink_record_is_checked(tmp_path, record, message):
-    with pytest.raises(ArchiveError, match=message):
-        write_archive(build_tree(tmp_path / "src"), tmp_path / "o.tar.zst", top=TOP, fmt="tar.zst", symlinks=record)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
 # --------------------------------------------------------------------------------------------------

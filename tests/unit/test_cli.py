@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -18,7 +17,6 @@ import pytest
 from runtime_fixtures import make_fixture_runtime
 from stacktool.archive import extract_archive
 from stacktool.cli import main
-from stacktool.compose import recorded_symlinks
 from stacktool.contract import LAYER_RECORD, LayerRecord, RuntimeRecord, read_json, to_json
 from stacktool.deploy import run_directory
 from stacktool.link import python_wrapper
@@ -62,76 +60,92 @@ def write_config(path: Path, config: Any) -> Path:
     return path
 
 
-def test_compose_and_pack_verbs(kit, wheels, posix_trees, tmp_path, capsys):
-    # the runtime layer's compose action: it also writes the record and venv files for the layers above
+def pack_args(layer: Path, config: Path, out: Path, env_name: str, pylock: Path) -> list[str]:
+    """The pack verb's arguments as rules/private/layer.bzl passes them, its outputs in `out`."""
+    files = {"--archive": f"{env_name}.tar.zst", "--metadata": f"{env_name}.json", "--sbom": f"{env_name}.cdx.json"}
+    args = ["--layer", str(layer), "--config", str(config), "--pylock", str(pylock)]
+    return args + [str(arg) for flag, name in files.items() for arg in (flag, out / name)]
+
+
+def test_pack_and_compose_verbs(kit, wheels, posix_trees, tmp_path, capsys):
+    # the runtime layer's pack action: it also writes the record and venv files for the layers above
     runtime_archive = make_fixture_runtime(tmp_path, "linux_x86_64")
     config = kit.compose_config("cpython3_11", "runtime", runtime_archive=runtime_archive)
     runtime_config = write_config(tmp_path / "cpython3_11.compose.json", config)
-    runtime_tree, venv_files = tmp_path / "cpython3_11", tmp_path / "venv_files"
-    record, runtime_links = tmp_path / "runtime_record.json", tmp_path / "cpython3_11.symlinks.json"
-    runtime_tree.mkdir()
+    out, venv_files, record = tmp_path / "out", tmp_path / "venv_files", tmp_path / "runtime_record.json"
+    out.mkdir()
     venv_files.mkdir()
-    args = ["--config", str(runtime_config), "--out", str(runtime_tree), "--symlinks", str(runtime_links)]
-    assert main(["compose", *args, "--runtime-record", str(record), "--venv-files", str(venv_files)]) == 0
+    pylock = tmp_path / "pylock.cpython3_11.toml"
+    pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
+    runtime_pack = write_config(tmp_path / "cpython3_11.pack.json", kit.pack_config(pylock, "cpython3_11"))
+    args = pack_args(runtime_config, runtime_pack, out, "cpython3_11", pylock)
+    assert main(["pack", *args, "--runtime-record", str(record), "--venv-files", str(venv_files)]) == 0
     runtime = read_json(RuntimeRecord, record)
     assert record.read_text(encoding="utf-8") == to_json(runtime)
     assert (runtime.interpreter, runtime.venv_symlinks) == ("bin/python3.11", POSIX_VENV_SYMLINKS)
     assert (runtime.source.file, runtime.source.sha256) == (runtime_archive.name, sha256_hex(runtime_archive))
     assert (venv_files / "bin" / "python").read_text(encoding="utf-8") == python_wrapper("LD_LIBRARY_PATH")
-    assert json.loads(runtime_links.read_text(encoding="utf-8")) == {
-        "bin/python": "python3.11",
-        "bin/python3": "python3.11",
-    }
-    # a runtime layer without the directory for its venv files is a user error
-    assert main(["compose", *args[:2], "--out", str(tmp_path / "x"), "--symlinks", str(tmp_path / "x.json")]) == 1
-    assert capsys.readouterr().err == "error: cpython3_11: composing a runtime layer needs a venv_files directory\n"
+    (tmp_path / "runtime_extracted").mkdir()
+    top = extract_archive(out / "cpython3_11.tar.zst", tmp_path / "runtime_extracted", top="cpython3_11")
+    assert os.readlink(top / "bin" / "python") == "python3.11"
+    # nothing but the declared outputs is left beside them: the scratch tree is gone
+    assert sorted(p.name for p in out.iterdir()) == ["cpython3_11.cdx.json", "cpython3_11.json", "cpython3_11.tar.zst"]
+
+    # the compose verb writes the same runtime layer as a tree (the `trees` output group), and nothing else
+    runtime_tree = tmp_path / "cpython3_11"
+    runtime_tree.mkdir()
+    assert main(["compose", "--config", str(runtime_config), "--out", str(runtime_tree)]) == 0
+    assert tree_members(runtime_tree) == tree_members(top)
 
     # a framework layer over it: from the runtime's record and venv files, not from its archive
     six = kit.wheel(wheels["six-1.16.0"], posix_trees["six-1.16.0"])
     cfg = kit.compose_config("framework-sci", "framework", wheels=[six])
     cfg = dataclasses.replace(cfg, runtime_record=str(record), venv_files=str(venv_files))
     config = write_config(tmp_path / "compose.json", cfg)
-    tree, links = tmp_path / "tree", tmp_path / "framework-sci.symlinks.json"
-    tree.mkdir()
-    assert main(["compose", "--config", str(config), "--out", str(tree), "--symlinks", str(links)]) == 0
-    assert (tree / "lib/python3.11/site-packages/six.py").is_file()
-    assert (tree / "bin" / "python").read_bytes() == (venv_files / "bin" / "python").read_bytes()
-    assert links.read_text(encoding="utf-8") == json.dumps(recorded_symlinks(tree), indent=1, sort_keys=True) + "\n"
-    assert json.loads(links.read_text(encoding="utf-8")) == POSIX_VENV_SYMLINKS
-    assert read_json(LayerRecord, tree / LAYER_RECORD).runtime_source == runtime.source
-
     pylock = tmp_path / "pylock.framework-sci.toml"
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
     pack_config = write_config(tmp_path / "pack.json", kit.pack_config(pylock, "framework-sci"))
-    # the tree as remote execution may hand it over: its symlinks dereferenced; pack restores them from --symlinks
-    dereferenced = shutil.copytree(tree, tmp_path / "dereferenced")
-    assert not (dereferenced / "bin" / "python3").is_symlink()
-    archive, metadata = tmp_path / "framework-sci.tar.zst", tmp_path / "framework-sci.json"
-    flags = {"--tree": dereferenced, "--archive": archive, "--metadata": metadata, "--pylock": pylock}
-    flags |= {"--config": pack_config, "--symlinks": links}
-    args = [str(arg) for flag in flags.items() for arg in flag]
+    args = pack_args(config, pack_config, out, "framework-sci", pylock)
     assert main(["pack", *args]) == 0
-    published = json.loads(metadata.read_text(encoding="utf-8"))
-    assert published["archive_name"] == archive.name
+    published = json.loads((out / "framework-sci.json").read_text(encoding="utf-8"))
+    assert published["archive_name"] == "framework-sci.tar.zst"
     assert published["python_implementation"] == "cpython@3.11.99"
     assert published["runtime_archive"] == {
         "file": runtime_archive.name, "sha256": sha256_hex(runtime_archive), "origin": "local"
     }  # fmt: skip
-    extracted = tmp_path / "extracted"
-    extracted.mkdir()
-    top = extract_archive(archive, extracted, top="framework-sci")
+    (tmp_path / "extracted").mkdir()
+    top = extract_archive(out / "framework-sci.tar.zst", tmp_path / "extracted", top="framework-sci")
+    assert (top / "lib/python3.11/site-packages/six.py").is_file()
+    assert (top / "bin" / "python").read_bytes() == (venv_files / "bin" / "python").read_bytes()
     assert {rel: os.readlink(top / rel) for rel in POSIX_VENV_SYMLINKS} == POSIX_VENV_SYMLINKS
+    assert read_json(LayerRecord, top / LAYER_RECORD).runtime_source == runtime.source
+    assert json.loads((out / "framework-sci.cdx.json").read_text(encoding="utf-8"))["bomFormat"] == "CycloneDX"
 
     pylock.write_text('lock-version = "1.0"\n# edited\n', encoding="utf-8")
     assert main(["pack", *args]) == 1
     assert capsys.readouterr().err.startswith("error: pylock.framework-sci.toml changed after //stacks:lock")
+    pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
 
     cfg = dataclasses.replace(cfg, wheels=(*cfg.wheels, kit.wheel(wheels["six-1.17.0"], posix_trees["six-1.17.0"])))
     write_config(config, cfg)
-    again = tmp_path / "again"
-    again.mkdir()
-    assert main(["compose", "--config", str(config), "--out", str(again), "--symlinks", str(tmp_path / "s.json")]) == 1
+    (out / "framework-sci.tar.zst").unlink()
+    assert main(["pack", *args]) == 1
     assert "both install lib/python3.11/site-packages/six.py" in capsys.readouterr().err
+    assert not (out / "framework-sci.tar.zst").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no scratch tree left behind
+
+
+def tree_members(top: Path) -> dict[str, str]:
+    """relative path -> "dir", "link -> target" or the sha256 of a file, of every entry below `top`."""
+    found = {}
+    for path in sorted(top.rglob("*")):
+        if path.is_symlink():
+            found[path.relative_to(top).as_posix()] = f"link -> {os.readlink(path)}"
+        elif path.is_dir():
+            found[path.relative_to(top).as_posix()] = "dir"
+        else:
+            found[path.relative_to(top).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def test_config_of_another_version_is_one_line_naming_the_file(kit, fixture_runtime, tmp_path, capsys):
@@ -143,7 +157,7 @@ def test_config_of_another_version_is_one_line_naming_the_file(kit, fixture_runt
     config.write_text(json.dumps(data), encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()
-    assert main(["compose", "--config", str(config), "--out", str(out), "--symlinks", str(tmp_path / "s.json")]) == 1
+    assert main(["compose", "--config", str(config), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: {config}: ComposeConfig fields differ (missing: runtime_record; unknown: windows); ")
     assert err.count("\n") == 1
@@ -380,8 +394,7 @@ def test_run_directory_is_keyed_by_workspace_label_and_platform(published_stack,
         [],
         ["no-such-verb"],
         ["compose", "--config", "x.json"],
-        ["compose", "--config", "x.json", "--out", "o"],  # --symlinks is required
-        ["pack", "--tree", "t", "--archive", "a", "--metadata", "m", "--pylock", "p", "--config", "c"],  # --symlinks
+        ["pack", "--layer", "l", "--archive", "a", "--metadata", "m", "--pylock", "p", "--config", "c"],  # --sbom
         ["run", "--metadata", "m.json", "--", "x"],  # --label is required
         ["run", "--label", "//apps:hello", "--deploy-dir", "d"],  # --metadata is required
         ["check-lock"],  # --lock is required

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from runtime_fixtures import PE, make_fixture_runtime, pbs_triple
-from stacktool.compose import ComposeError, compose, import_names, recorded_symlinks
+from stacktool.compose import ComposeError, compose, import_names
 from stacktool.contract import (
     LAYER_RECORD,
     ContractError,
@@ -64,6 +64,11 @@ def files_of(tree: Path) -> dict[str, bytes]:
     return {p.relative_to(tree).as_posix(): p.read_bytes() for p in sorted(tree.rglob("*")) if not p.is_dir()}
 
 
+def symlinks_of(tree: Path) -> dict[str, str]:
+    """Every symlink of `tree`: relative path -> target."""
+    return {p.relative_to(tree).as_posix(): os.readlink(p) for p in sorted(tree.rglob("*")) if p.is_symlink()}
+
+
 def sha256_hex(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -106,7 +111,7 @@ def test_venv_layer_gets_the_runtime_venv_files_and_aliases(framework, fixture_r
     assert not (framework / "bin" / "python_").exists()  # postinstall links it to the runtime
     assert (framework / "postinstall.py").read_bytes() == (INJECTED / "postinstall.py").read_bytes()
     # the aliases are recorded for pack, which must archive them as symlinks
-    links = recorded_symlinks(framework)
+    links = symlinks_of(framework)
     assert {k: links[k] for k in POSIX_VENV_SYMLINKS} == POSIX_VENV_SYMLINKS
 
 
@@ -204,7 +209,7 @@ def test_relative_symlinks_of_a_tree_are_kept(kit, fixture_runtime, tmp_path):
     # the shared library (reached through its link) is exposed to upper layers
     assert os.readlink(out / "share/venv/dynlib/libx.so") == f"../../../{SITE}/pkg/libx.so"
     assert (out / "share/venv/dynlib/libx.so").read_bytes() == b"\x7fELF lib"
-    assert recorded_symlinks(out) == {
+    assert symlinks_of(out) == {
         f"{SITE}/pkg/libx.so": "libx.so.1",
         f"{SITE}/pkg/data": "real_data",
         "share/venv/dynlib/libx.so": f"../../../{SITE}/pkg/libx.so",
@@ -389,7 +394,7 @@ def test_posix_runtime_publishes_its_record_and_venv_files(kit, tmp_path, platfo
     out = tmp_path / "framework-x"
     run_compose(kit, out, "framework-x", "framework", runtime=runtime, platform=platform)
     assert (out / "bin" / "python").read_text(encoding="utf-8") == python_wrapper(variable)
-    assert {k: v for k, v in recorded_symlinks(out).items() if k.startswith("bin/")} == POSIX_VENV_SYMLINKS
+    assert {k: v for k, v in symlinks_of(out).items() if k.startswith("bin/")} == POSIX_VENV_SYMLINKS
 
 
 def fake_runtime(path: Path, members: dict[str, bytes]) -> Path:
@@ -461,7 +466,7 @@ def test_windows_layer(kit, wheels, windows_runtime, tmp_path):
         assert composed.read_bytes() == (windows_runtime.tree / WINDOWS_LAUNCHERS / name).read_bytes()
         assert composed.stat().st_ino == published.stat().st_ino
     assert not (out / "bin").exists()  # no POSIX wrapper
-    assert recorded_symlinks(out) == {}  # nor its links
+    assert symlinks_of(out) == {}  # nor its links
     layers = json.loads((out / "Lib/site-packages/_venvstacks_layers.json").read_text(encoding="utf-8"))
     assert layers["site_packages"] == ["../../../cpython3_11/Lib/site-packages"]
     assert [os.path.normpath(f"Lib/site-packages/{d}") for d in layers["dll_directories"]] == [
@@ -538,13 +543,16 @@ def test_incomplete_configs_are_refused(kit, fixture_runtime, tmp_path, kind, ch
     assert str(error.value) == message
 
 
-def test_runtime_layer_needs_a_venv_files_directory(kit, tmp_path):
+def test_runtime_layer_tree_without_venv_files_is_the_same(kit, tmp_path):
+    """The `trees` output group composes a runtime layer without publishing its venv files: the same tree."""
     archive = make_fixture_runtime(tmp_path, "linux_x86_64")
     config = kit.compose_config("cpython3_11", "runtime", runtime_archive=archive)
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(ComposeError, match=r"^cpython3_11: composing a runtime layer needs a venv_files directory$"):
-        compose(config, out)
+    published, alone, venv_files = tmp_path / "published", tmp_path / "alone", tmp_path / "venv_files"
+    for directory in (published, alone, venv_files):
+        directory.mkdir()
+    assert compose(config, published, venv_files) == compose(config, alone)
+    assert (files_of(alone), symlinks_of(alone)) == (files_of(published), symlinks_of(published))
+    assert (venv_files / "bin" / "python").is_file()
 
 
 def test_runtime_record_of_another_version_is_refused(kit, fixture_runtime, tmp_path):
@@ -629,15 +637,6 @@ def test_import_names(tmp_path, wheels, kit):
     install_wheel(wheels["wheel-0.45.1"], windows, kit.windows, "x86_64")
     assert import_names(windows, kit.windows) == ("wheel",)
     assert import_names(windows, kit.posix) == ()  # looked up in the layout's own site-packages
-
-
-def test_recorded_symlinks_list_every_symlink_of_the_tree(tmp_path):
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "python").write_text("wrapper")
-    (tmp_path / "bin" / "python3").symlink_to("python")
-    (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "dir_link").symlink_to("../bin")
-    assert recorded_symlinks(tmp_path) == {"bin/python3": "python", "lib/dir_link": "../bin"}
 
 
 # --------------------------------------------------------------------------------------------------

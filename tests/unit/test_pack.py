@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from runtime_fixtures import make_fixture_runtime, pbs_triple
 from stacktool.archive import ArchiveError, extract_archive
-from stacktool.compose import compose, recorded_symlinks
+from stacktool.compose import compose
 from stacktool.contract import LAYER_RECORD, ContractError, Module, PackConfig, RuntimeRecord, read_json
 from stacktool.metadata import (
     SCHEMA_PATH,
@@ -54,7 +54,7 @@ def layer(kit, wheels, posix_trees, fixture_runtime, tmp_path) -> tuple[Path, Pa
 
 def pack(tree: Path, archive: Path, metadata: Path, pylock: Path, config: PackConfig) -> None:
     """pack_layer as the pack action calls it: with the symlinks compose recorded."""
-    pack_layer(tree, archive, metadata, pylock, config, recorded_symlinks(tree))
+    pack_layer(tree, archive, metadata, pylock, config)
 
 
 def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tmp_path):
@@ -331,7 +331,7 @@ def test_recompress_layer_gives_the_new_archive_in_metadata_and_sbom(layer, tmp_
     release.mkdir()
     name = "framework-sci-linux_x86_64"
     sbom = packed / f"{name}.cdx.json"
-    pack_layer(tree, packed / f"{name}.tar.zst", packed / f"{name}.json", pylock, config, recorded_symlinks(tree), sbom)
+    pack_layer(tree, packed / f"{name}.tar.zst", packed / f"{name}.json", pylock, config, sbom)
 
     paths = [release / f"{name}.tar.zst", release / f"{name}.json", release / f"{name}.cdx.json"]
     recompress_layer(packed / f"{name}.tar.zst", packed / f"{name}.json", *paths)

@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 from referencing import Registry, Resource
-from stacktool.compose import compose, recorded_symlinks
+from stacktool.compose import compose
 from stacktool.contract import Module, PackConfig, RuntimeRecord, read_json
 from stacktool.digest import sha256_of
 from stacktool.metadata import read_metadata
@@ -53,7 +53,7 @@ def publish(tree: Path, out: Path, config: PackConfig, pylock: Path) -> tuple[di
     name = config.label.rpartition(":")[2]
     metadata = out / f"{name}-linux_x86_64.json"
     archive, sbom = out / f"{name}-linux_x86_64.tar.zst", sbom_path(metadata)
-    pack_layer(tree, archive, metadata, pylock, config, recorded_symlinks(tree), sbom=sbom)
+    pack_layer(tree, archive, metadata, pylock, config, sbom=sbom)
     assert sbom.name == f"{name}-linux_x86_64.cdx.json"
     return read_metadata(metadata), json.loads(sbom.read_text(encoding="utf-8"))
 
