@@ -52,7 +52,12 @@ def test_build_publishes_every_layer_with_valid_metadata(mlx: Workspace) -> None
         assert (metadata["archive_name"], metadata["archive_size"]) == (archive.name, archive.stat().st_size)
         assert metadata["archive_hashes"] == {"sha256": sha256_of(archive)}
         assert metadata["lock"]["sha256"] == sha256_of(mlx.path / "stacks" / metadata["lock"]["file"])
-        assert (published(mlx, layer, ".json").parent / env_name).is_dir()  # the installed layer directory
+        # What is published, and the actions' configs: no layer tree (the `trees` output group's), no scratch tree
+        outputs = {f"{env_name}-linux_x86_64.{suffix}" for suffix in ("tar.zst", "json", "cdx.json")}
+        outputs |= {"compose.json", "pack.json"}
+        if layer == "cpython3_11":
+            outputs |= {"runtime_record.json", "venv_files"}
+        assert {p.name for p in published(mlx, layer, ".json").parent.iterdir()} == outputs
     framework = json.loads(published(mlx, "mlx", ".json").read_text())
     assert {p["name"]: p["version"] for p in framework["packages"]} == {"mlx": "0.32.4", "mlx-cpu": "0.32.4"}
     assert (framework["required_layers"], framework["runtime_layer"]) == ([], "cpython3_11")
