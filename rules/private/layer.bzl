@@ -23,6 +23,13 @@ ARCHIVE_FORMATS = ["tar.zst", "tar.gz", "tar.xz", "zip"]
 DEFAULT_LINUX_TARGET = "glibc@2.28"
 DEFAULT_MACOSX_TARGET = "13.0"
 
+# Pack is not sandboxed locally: its inputs are the installed trees of all the layer's wheels (tens of thousands of
+# files for PyTorch), which a sandbox stages one symlink at a time, seconds on the critical path (docs/benchmarks.md).
+# It reads only the paths its ComposeConfig names, which are its declared inputs, and writes only its declared
+# outputs and a scratch directory beside them that it deletes; it still runs remotely and is cached like any
+# action. `--modify_execution_info=VenvstacksPack=-no-sandbox` sandboxes it again.
+PACK_EXECUTION_REQUIREMENTS = {"no-sandbox": "1"}
+
 def layer_key(package, name):
     return "{}:{}".format(package, name)
 
@@ -424,7 +431,7 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_targ
         args.add("--venv-files", venv_files.path)
         pack_outputs += [runtime_record, venv_files]
     pack_inputs = [compose_config, pack_config, ctx.files.pylock[0]] + inputs
-    run_stacktool(ctx, "pack", args, pack_inputs, pack_outputs, "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform))
+    run_stacktool(ctx, "pack", args, pack_inputs, pack_outputs, "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform), PACK_EXECUTION_REQUIREMENTS)
 
     # The same layer as a tree, for the `trees` output group only.
     args = ctx.actions.args()

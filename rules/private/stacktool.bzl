@@ -16,7 +16,7 @@ def _sys_path(path, entry):
 def stacktool(ctx):
     return ctx.toolchains[TOOLCHAIN_TYPE].stacktool
 
-def run_stacktool(ctx, verb, arguments, inputs, outputs, mnemonic, progress_message):
+def run_stacktool(ctx, verb, arguments, inputs, outputs, mnemonic, progress_message, execution_requirements = None):
     """Registers an action that runs one verb of the helper tool.
 
     Args:
@@ -27,6 +27,7 @@ def run_stacktool(ctx, verb, arguments, inputs, outputs, mnemonic, progress_mess
       outputs: list of the files and directories it writes.
       mnemonic: the action's mnemonic.
       progress_message: shown while it runs.
+      execution_requirements: the action's execution requirements, if any.
     """
     tool = stacktool(ctx)
     prefix = ctx.actions.args()
@@ -43,6 +44,7 @@ def run_stacktool(ctx, verb, arguments, inputs, outputs, mnemonic, progress_mess
         env = ACTION_ENV,
         mnemonic = mnemonic,
         progress_message = progress_message,
+        execution_requirements = execution_requirements,
         toolchain = TOOLCHAIN_TYPE,
     )
 
