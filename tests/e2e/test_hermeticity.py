@@ -107,6 +107,11 @@ def test_build_and_layer_tests_pass_without_network_and_without_python_on_path(o
     assert not offline.impostor_marker.exists(), offline.impostor_marker.read_text()
     assert {e["mnemonic"] for e in offline.log} == {"VenvstacksInstallWheel", "VenvstacksCompose", "VenvstacksPack"}
     assert all(not e.get("cacheHit") for e in offline.log)  # really executed, offline
+    # Pack runs unsandboxed (rules/private/layer.bzl: PACK_EXECUTION_REQUIREMENTS), the other actions sandboxed;
+    # the next tests check that Pack's outputs hold no path of this machine all the same.
+    runners = {(e["mnemonic"], e["runner"]) for e in offline.log}
+    assert {runner for mnemonic, runner in runners if mnemonic == "VenvstacksPack"} == {"local"}, runners
+    assert all(runner.endswith("sandbox") for mnemonic, runner in runners if mnemonic != "VenvstacksPack"), runners
 
 
 def test_every_action_runs_the_toolchain_interpreter_with_a_fixed_environment(offline: OfflineBuild) -> None:
