@@ -23,6 +23,7 @@ from common import ROOT, Report, Row, Workspace, executed, fresh_workspace, mach
 
 EXAMPLE = ROOT / "examples" / "mlx"
 TARGET = "//stacks:mlx_app"
+RATIO_TARGET = "<= 0.15x"  # a clean checkout with a warm remote cache vs a cold build (issue 15)
 
 
 @dataclass
@@ -76,8 +77,8 @@ def remote_cache_rows(report: Report, work: Path, url: str) -> None:
         ),
     ):
         warm = clean_checkout_build(work, name, *flags)
-        report.add(Row(title, warm.build, warm.build / cold.build, "<= 0.10x", warm.note()))
-        report.add(Row("  its execution phase", warm.execution, warm.execution / cold.execution, "<= 0.10x"))
+        report.add(Row(title, warm.build, warm.build / cold.build, RATIO_TARGET, warm.note()))
+        report.add(Row("  its execution phase", warm.execution, warm.execution / cold.execution, RATIO_TARGET))
 
 
 def main() -> int:

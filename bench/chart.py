@@ -46,6 +46,16 @@ def meets(ratio: float, target: tuple[str, float]) -> bool:
     return ratio <= target[1] if target[0] == "<=" else ratio >= target[1]
 
 
+def verdict(ratio: float | None, target_text: str) -> str:
+    """The verdict on a ratio: `met`, `MISSED by 1.42x` (how far from its target), or "" without a ratio target."""
+    target = parse_target(target_text)
+    if target is None or ratio is None:
+        return ""
+    if meets(ratio, target):
+        return "met"
+    return f"MISSED by {max(ratio / target[1], target[1] / ratio):.2f}x"
+
+
 def load_reports(out: Path = OUT) -> list[dict[str, Any]]:
     """The reports in out/*.json that have at least one ratio, peers first."""
     files = sorted(out.glob("*.json"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
@@ -153,14 +163,13 @@ def render(reports: list[dict[str, Any]]) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """A report as a Markdown table (for docs/benchmarks.md and the README)."""
-    lines = ["| measurement | time | ratio | target | note |", "| --- | ---: | ---: | --- | --- |"]
+    lines = ["| measurement | time | ratio | target | verdict | note |", "| --- | ---: | ---: | --- | --- | --- |"]
     for row in report["rows"]:
         seconds = "" if row.get("seconds") is None else f"{row['seconds']:.2f} s"
         ratio = "" if row.get("ratio") is None else f"{row['ratio']:.2f}x"
-        target = parse_target(row.get("target", ""))
-        if target is not None and row.get("ratio") is not None:
-            ratio = f"**{ratio}**" if not meets(float(row["ratio"]), target) else ratio
-        cells = [row["name"], seconds, ratio, row.get("target", ""), row.get("note", "")]
+        judged = verdict(row.get("ratio"), row.get("target", ""))
+        ratio, judged = (f"**{ratio}**", f"**{judged}**") if judged.startswith("MISSED") else (ratio, judged)
+        cells = [row["name"], seconds, ratio, row.get("target", ""), judged, row.get("note", "")]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

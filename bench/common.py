@@ -20,6 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "python"), str(ROOT / "tests" / "e2e")]
 
+from chart import verdict  # noqa: E402
 from harness import Workspace, copy_workspace, read_json_stream, remove_tree  # noqa: E402
 from stacktool.archive import write_archive  # noqa: E402
 
@@ -67,10 +68,11 @@ class Report:
         for key, value in self.facts.items():
             print(f"  {key}: {value}")
         width = max(len(r.name) for r in self.rows)
-        print(f"  {'measurement'.ljust(width)}  {'time':>8}  {'ratio':>7}  target   note")
+        print(f"  {'measurement'.ljust(width)}  {'time':>8}  {'ratio':>7}  target   {'verdict':<17} note")
         for r in self.rows:
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
-            print(f"  {r.name.ljust(width)}  {_fmt(r.seconds):>8}  {ratio:>7}  {r.target:<8} {r.note}")
+            judged = verdict(r.ratio, r.target)
+            print(f"  {r.name.ljust(width)}  {_fmt(r.seconds):>8}  {ratio:>7}  {r.target:<8} {judged:<17} {r.note}")
 
     def as_json(self) -> dict[str, Any]:
         return {"title": self.title, "facts": self.facts, "rows": [r.__dict__ for r in self.rows]}
