@@ -43,7 +43,9 @@ def parse_target(target: str) -> tuple[str, float] | None:
 
 
 def meets(ratio: float, target: tuple[str, float]) -> bool:
-    return ratio <= target[1] if target[0] == "<=" else ratio >= target[1]
+    """Whether `ratio`, at the two decimals every table shows, meets `target` (0.1004x is 0.10x: met)."""
+    shown = round(ratio, 2)
+    return shown <= target[1] if target[0] == "<=" else shown >= target[1]
 
 
 def verdict(ratio: float | None, target_text: str) -> str:

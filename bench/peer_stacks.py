@@ -67,10 +67,12 @@ class Layer:
 
 
 def read_layers(index_path: Path) -> list[Layer]:
-    """The layers of a lock index, lowest first."""
+    """The published layers of a lock index, lowest first (not the test layers of stack_pytest: never published)."""
     layers = []
     for key, entry in json.loads(index_path.read_text())["layers"].items():
         inputs = entry["inputs"]
+        if inputs["kind"] == "test":
+            continue
         wheels = tuple(
             Wheel(w["filename"], w["name"], w["version"], w["sha256"]) for w in entry["wheels"].get(PLATFORM, [])
         )

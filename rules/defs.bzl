@@ -11,9 +11,9 @@ stack_lock(name = "lock", layers = [":mlx_app"])
 
 Each layer macro makes two targets: `<name>` (build: the layer's archive, metadata and SBOM, and those of the layers
 below it, with the output groups `archives`, `metadata`, `sboms` and `trees`, the last one the layers as directories,
-built only when asked for; run: deploy the stack and start the layer) and `<name>_test` (deploy and check the stack; it runs when
-the target platform is the host's, or with `--@rules_venvstacks//platforms:test_foreign_platforms` on executors of
-the target platform, and is skipped as incompatible otherwise).
+built only when asked for; run: deploy the stack and start the layer) and `<name>_test` (deploy and check the
+stack; it runs when the target platform is the host's, or with `--@rules_venvstacks//platforms:test_foreign_platforms`
+on executors of the target platform, and is skipped as incompatible otherwise).
 """
 
 load("@bazel_skylib//lib:selects.bzl", "selects")
