@@ -55,7 +55,7 @@ def verdict(ratio: float | None, target_text: str) -> str:
         return ""
     if meets(ratio, target):
         return "met"
-    return f"MISSED by {max(ratio / target[1], target[1] / ratio):.2f}x"
+    return f"MISSED by {ratio / target[1]:.2f}x" if target[0] == "<=" else "MISSED"
 
 
 def load_reports(out: Path = OUT) -> list[dict[str, Any]]:
@@ -102,17 +102,17 @@ def _row(row: dict[str, Any], y: float) -> list[str]:
         _text(LABEL_RIGHT, y + 15, row["name"], "end"),
         f'<rect x="{left:.1f}" y="{y + 4:.1f}" width="{width:.1f}" height="{ROW - 8}" fill="{colour}"/>',
     ]
-    verdict = ""
+    summary = ""
     if target is not None:
         tx = x_of(target[1])
         parts.append(
             f'<line x1="{tx:.1f}" y1="{y + 1:.1f}" x2="{tx:.1f}" y2="{y + ROW - 1:.1f}" stroke="{TARGET}" '
             'stroke-width="2.5"/>'
         )
-        verdict = f"   target {target[0].replace('<=', '≤').replace('>=', '≥')} {target[1]:g}x: " + (
+        summary = f"   target {target[0].replace('<=', '≤').replace('>=', '≥')} {target[1]:g}x: " + (
             "met" if meets(ratio, target) else "MISSED"
         )
-    parts.append(_text(TEXT_LEFT, y + 15, f"{ratio:.2f}x{verdict}", weight="bold" if "MISSED" in verdict else "normal"))
+    parts.append(_text(TEXT_LEFT, y + 15, f"{ratio:.2f}x{summary}", weight="bold" if "MISSED" in summary else "normal"))
     return parts
 
 

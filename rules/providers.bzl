@@ -23,7 +23,7 @@ LayerInfo = provider(
         "locked_files": "list of struct(file, sha256, path): the files the layer's lock covers (its pylock file, its requirements files) with their sha256 when locked; empty until locked.",
         "runtime_record": "File: the RuntimeRecord (JSON, python/stacktool/contract.py) the runtime layer of this stack publishes for the layers above it.",
         "venv_files": "File (directory): the files every virtual environment over that runtime starts with (its Windows venv launchers, the POSIX bin/python wrapper).",
-        "tree": "File (directory): the installed layer.",
+        "tree": "File (directory): the installed layer, built only for the `trees` output group.",
         "archive": "File: the layer's published archive.",
         "metadata": "File: the layer's metadata JSON (schema: python/stacktool/schemas/layer-metadata.schema.json).",
         "sbom": "File: the layer's SBOM, CycloneDX 1.6 JSON (`<install_target>-<platform>.cdx.json`, next to the metadata): its packages with purl and wheel sha256, its runtime, its lower layers (docs/reports.md).",

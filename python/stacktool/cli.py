@@ -56,14 +56,20 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from stacktool.contract import ComposeConfig, PackConfig, read_json, to_json
+    from stacktool.contract import ComposeConfig, PackConfig, read_json
     from stacktool.pack import compose_and_pack
 
     layer, config = read_json(ComposeConfig, Path(args.layer)), read_json(PackConfig, Path(args.config))
-    paths = (Path(args.archive), Path(args.metadata), Path(args.pylock), Path(args.sbom))
-    runtime = compose_and_pack(layer, config, *paths, Path(args.venv_files) if args.venv_files else None)
-    if args.runtime_record:
-        Path(args.runtime_record).write_text(to_json(runtime), encoding="utf-8")
+    compose_and_pack(layer, config, *map(Path, (args.archive, args.metadata, args.pylock, args.sbom)))
+    return 0
+
+
+def cmd_runtime_record(args: argparse.Namespace) -> int:
+    from stacktool.compose import runtime_record
+    from stacktool.contract import ComposeConfig, read_json, to_json
+
+    record = runtime_record(read_json(ComposeConfig, Path(args.config)), Path(args.venv_files))
+    Path(args.out).write_text(to_json(record), encoding="utf-8")
     return 0
 
 
@@ -328,8 +334,11 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("--archive", "--metadata", "--pylock"):
         p.add_argument(flag, required=True)
     p.add_argument("--sbom", required=True, help="write the layer's CycloneDX 1.6 SBOM (JSON) here")
-    p.add_argument("--runtime-record", help="runtime layers: write the RuntimeRecord for the layers above here")
-    p.add_argument("--venv-files", help="runtime layers: write the files every venv over the runtime has here")
+
+    p = verb("runtime-record", cmd_runtime_record, "write what a runtime layer publishes for the layers above it")
+    p.add_argument("--config", required=True, help="the runtime layer's ComposeConfig (JSON)")
+    p.add_argument("--out", required=True, help="write the RuntimeRecord (JSON) here")
+    p.add_argument("--venv-files", required=True, help="write the files every venv over the runtime has here")
 
     p = verb("recompress", cmd_recompress, "write a packed tar.zst layer again in the release compression")
     for flag in ("--archive", "--metadata", "--out-archive", "--out-metadata", "--out-sbom"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,17 +176,28 @@ def _runtime_source(config: ComposeConfig, archive: Path) -> RuntimeSource:
     )
 
 
-def _compose_runtime(
-    config: ComposeConfig, out: Path, layout: Layout, composer: Composer, venv_files: Path | None
-) -> RuntimeRecord:
+def _unpack_runtime(config: ComposeConfig, out: Path, layout: Layout, venv_files: Path | None) -> RuntimeRecord:
+    """Unpacks a runtime layer's archive into `out` (installer tooling stripped); returns its record, its venv files
+    written into `venv_files` unless that is None."""
     if config.runtime_archive is None or (config.runtime_source is None and config.runtime_origin is None):
         raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source (or origin)")
     archive = Path(config.runtime_archive)
     unpack_runtime(archive, out, layout)
     strip_installer_tooling(out, layout)
-    composer.adopt(f"runtime archive of {config.env_name}")
     venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files, archive.name)
     return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
+
+
+def runtime_record(config: ComposeConfig, venv_files: Path) -> RuntimeRecord:
+    """What a runtime layer publishes for the layers above it: its record, its venv files written into `venv_files`.
+
+    Its own action, beside the runtime's Pack: the layers above wait for this (an unpack into a scratch directory),
+    not for the runtime layer to be compressed."""
+    if config.kind != "runtime":
+        raise ComposeError(f"{config.env_name}: only a runtime layer publishes a runtime record")
+    layout = Layout(config.python, platform(config.platform).is_windows)
+    with tempfile.TemporaryDirectory(prefix=".runtime-", dir=venv_files.parent) as scratch:
+        return _unpack_runtime(config, Path(scratch), layout, venv_files)
 
 
 def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer) -> RuntimeRecord:
@@ -208,14 +220,15 @@ def _package(wheel: Wheel, layout: Layout) -> Package:
     return Package(wheel.name, wheel.version, wheel.filename, wheel.sha256, import_names(Path(wheel.tree), layout))
 
 
-def compose(config: ComposeConfig, out: Path, venv_files: Path | None = None) -> RuntimeRecord:
+def compose(config: ComposeConfig, out: Path) -> RuntimeRecord:
     """Builds the layer described by `config` in the empty directory `out`; returns the runtime's record (for a
-    runtime layer, the record it publishes, its venv files written into `venv_files` unless that is None)."""
+    runtime layer, the record `runtime_record` publishes)."""
     layout = Layout(config.python, platform(config.platform).is_windows)
     composer = Composer(out, {})
     runtime = None
     if config.kind == "runtime":
-        runtime = _compose_runtime(config, out, layout, composer, venv_files)
+        runtime = _unpack_runtime(config, out, layout, None)
+        composer.adopt(f"runtime archive of {config.env_name}")
     for wheel in config.wheels:
         composer.add_tree(Path(wheel.tree), wheel.filename)
     for module in config.modules:

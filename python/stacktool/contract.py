@@ -250,7 +250,7 @@ class RuntimeRecord:
 
 @dataclass(frozen=True)
 class ComposeConfig:
-    """One layer for one platform, as the compose verb builds it."""
+    """One layer for one platform, as the pack and compose verbs build it (a runtime layer: runtime-record too)."""
 
     env_name: str
     install_target: str  # its deployed name: env_name, or env_name@<lock version> for a versioned layer

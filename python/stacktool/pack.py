@@ -4,8 +4,9 @@ archive, plus the layer's metadata file and SBOM, in one action.
 One action, not compose then pack: the composed tree never becomes a Bazel output that is hashed file by file,
 staged into another action's sandbox, or handed over without its symlinks (remote execution and building without
 the bytes may dereference a tree artifact's symlinks, bazelbuild/bazel#16361). The scratch tree is hard links of
-the wheels' installed trees, so it costs little to write; it is deleted before the action ends. The tree itself is
-the `trees` output group's (the compose verb), for inspection.
+the wheels' installed trees, so it costs little to write; it is deleted before the action ends (only a killed
+action, which runs unsandboxed, can leave it in the output directory). The tree itself is the `trees` output
+group's (the compose verb), for inspection.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from stacktool.archive import write_archive
 from stacktool.compose import compose
-from stacktool.contract import LAYER_RECORD, ComposeConfig, LayerRecord, PackConfig, RuntimeRecord, read_json
+from stacktool.contract import LAYER_RECORD, ComposeConfig, LayerRecord, PackConfig, read_json
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
 from stacktool.metadata import metadata_version, write_metadata
@@ -28,23 +29,14 @@ class PackError(UserError):
 
 
 def compose_and_pack(
-    layer: ComposeConfig,
-    config: PackConfig,
-    archive: Path,
-    metadata_path: Path,
-    pylock: Path,
-    sbom: Path,
-    venv_files: Path | None = None,
-) -> RuntimeRecord:
-    """Composes `layer` in a scratch directory beside `archive` and packs it there (see `pack_layer`); returns the
-    runtime's record (a runtime layer's venv files written into `venv_files`, as stacktool.compose does)."""
-    _check_lock(pylock, config)
+    layer: ComposeConfig, config: PackConfig, archive: Path, metadata_path: Path, pylock: Path, sbom: Path
+) -> None:
+    """Composes `layer` in a scratch directory beside `archive` and packs it there (see `pack_layer`)."""
     with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=archive.parent) as scratch:
         tree = Path(scratch) / layer.env_name
         tree.mkdir()
-        runtime = compose(layer, tree, venv_files)
+        compose(layer, tree)
         pack_layer(tree, archive, metadata_path, pylock, config, sbom)
-    return runtime
 
 
 def _check_lock(pylock: Path, config: PackConfig) -> str:

@@ -4,8 +4,8 @@ Per layer and target platform, one action builds what is published: `pack` compo
 installed trees, a runtime layer's python-build-standalone archive too, plus the files that chain it to its lower
 layers) in a scratch directory and writes the deterministic archive, the metadata JSON and the SBOM. `compose`
 writes the same layer as a tree, only for the `trees` output group. Wheels are installed by their own actions
-(installed_wheel.bzl), shared by every layer that uses them. A runtime layer's pack also publishes what the layers
-above it need (its RuntimeRecord and venv files), so nothing here depends on the target's OS. The JSON files handed
+(installed_wheel.bzl), shared by every layer that uses them. A runtime layer's `runtime-record` action publishes
+what the layers above it need (its RuntimeRecord and venv files), so nothing here depends on the target's OS. The JSON files handed
 to the actions are the records of python/stacktool/contract.py, field for field.
 
 A layer whose lock entry is missing or stale still analyzes (so `bazel run` of the lock target works); building
@@ -347,7 +347,10 @@ def _app_modules(ctx, kind):
     return entries, launch, sorted(support)
 
 def _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_target):
-    """The ComposeConfig (python/stacktool/contract.py) and the compose action's inputs."""
+    """(ComposeConfig, the inputs of the actions that compose the layer, the runtime archive's files among them).
+
+    The ComposeConfig is python/stacktool/contract.py's; the runtime archive's files are a runtime layer's, else [].
+    """
     modules, launch, support = _app_modules(ctx, kind)
     config = {
         "dynlib_exclude": ctx.attr.dynlib_exclude,
@@ -370,17 +373,18 @@ def _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_t
         "wheels": [{"filename": w.filename, "name": w.name, "sha256": w.sha256, "tree": w.tree.path, "version": w.version} for w in locked.wheels],
     }
     inputs = [w.tree for w in locked.wheels] + [f for _, f in modules]
+    runtime_inputs = []
     if kind == "runtime":
         if ctx.file.runtime_archive:
             config |= {"runtime_archive": ctx.file.runtime_archive.path, "runtime_origin": str(ctx.attr.runtime_archive.label)}
-            inputs.append(ctx.file.runtime_archive)
+            runtime_inputs = [ctx.file.runtime_archive]
         else:
             config |= {"runtime_archive": locked.runtime_archive.path, "runtime_source": locked.runtime_source.path}
-            inputs += [locked.runtime_archive, locked.runtime_source]
+            runtime_inputs = [locked.runtime_archive, locked.runtime_source]
     else:
         config |= {"runtime_record": runtime.runtime_record.path, "venv_files": runtime.venv_files.path}
         inputs += [runtime.runtime_record, runtime.venv_files]
-    return config, inputs
+    return config, inputs + runtime_inputs, runtime_inputs
 
 def _requirement_files_check(ctx, spec, locked):
     """[a stamp] that exists only while the layer's requirements files are as they were locked, or []."""
@@ -409,7 +413,7 @@ def _pack_config(ctx, spec, locked):
 
 def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_target, outputs):
     tree, archive, metadata, runtime_record, venv_files, sbom = outputs
-    config, inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_target)
+    config, inputs, runtime_inputs = _compose_config(ctx, kind, spec, runtime, lower, locked, platform, install_target)
     inputs += _requirement_files_check(ctx, spec, locked)
     compose_config = ctx.actions.declare_file(ctx.label.name + ".layer/compose.json")
     ctx.actions.write(compose_config, json.encode_indent(config))
@@ -425,13 +429,17 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_targ
     args.add("--metadata", metadata)
     args.add("--sbom", sbom)
     args.add("--pylock", ctx.files.pylock[0])
-    pack_outputs = [archive, metadata, sbom]
-    if kind == "runtime":
-        args.add("--runtime-record", runtime_record)
-        args.add("--venv-files", venv_files.path)
-        pack_outputs += [runtime_record, venv_files]
     pack_inputs = [compose_config, pack_config, ctx.files.pylock[0]] + inputs
-    run_stacktool(ctx, "pack", args, pack_inputs, pack_outputs, "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform), PACK_EXECUTION_REQUIREMENTS)
+    run_stacktool(ctx, "pack", args, pack_inputs, [archive, metadata, sbom], "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform), PACK_EXECUTION_REQUIREMENTS)
+
+    if kind == "runtime":
+        # What the layers above need from the runtime, by an action of its own: they wait for an unpack of the
+        # runtime archive, not for the runtime layer to be packed.
+        args = ctx.actions.args()
+        args.add("--config", compose_config)
+        args.add("--out", runtime_record)
+        args.add("--venv-files", venv_files.path)
+        run_stacktool(ctx, "runtime-record", args, [compose_config] + runtime_inputs, [runtime_record, venv_files], "VenvstacksRuntimeRecord", "Reading runtime {} for {}".format(spec["env_name"], platform))
 
     # The same layer as a tree, for the `trees` output group only.
     args = ctx.actions.args()

@@ -80,8 +80,9 @@ def _runtime_repo_impl(rctx):
     else:
         rctx.file("BUILD.bazel", render.build_file({}, ['exports_files(["runtime.tar.gz", "runtime.json"])']))
 
-# What of the standard library the helper tool never imports: left out of the zip, and not even unpacked.
-_STDLIB_UNUSED = ["site-packages", "lib-dynload", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data", "distutils", "__pycache__"]
+# Directories of the standard library the helper tool never imports, at any depth: left out of the zip, and not
+# even unpacked when the host's tar does the unpacking.
+_STDLIB_UNUSED = ["site-packages", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data", "distutils", "__pycache__"]
 
 # Zips the standard library (sources + unchecked hash-based .pyc, fixed order and times) so that actions stage one
 # file instead of a thousand; python finds `lib/pythonXY.zip` on its default sys.path. Runs with the runtime's own
@@ -117,7 +118,7 @@ def _unpack_for_this_host(rctx, archive):
         return False
     stdlib = "python/lib/python" + rctx.attr.python
     unused = ["python/include", "python/share", "python/lib/pkgconfig", "python/lib/tcl*", "python/lib/tk*", "python/lib/itcl*", "python/lib/thread*", stdlib + "/config-*"]
-    unused += [stdlib + "/" + name for name in _STDLIB_UNUSED if name != "lib-dynload"] + ["__pycache__"]
+    unused += _STDLIB_UNUSED  # unanchored: a directory of that name at any depth, as the zip leaves them out
     result = rctx.execute([tar, "-xzf", archive] + ["--exclude=" + pattern for pattern in unused])
     if result.return_code != 0:
         rctx.delete("python")

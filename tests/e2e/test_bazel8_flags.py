@@ -52,7 +52,7 @@ def test_build_uses_bazel8_repo_names(bazel8: Workspace) -> None:
     log = bazel8.output_base / "execution_log.json"
     bazel8.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}")
     entries = read_json_stream(log)
-    assert {e["mnemonic"] for e in entries} == {"VenvstacksInstallWheel", "VenvstacksPack"}
+    assert {e["mnemonic"] for e in entries} == {"VenvstacksInstallWheel", "VenvstacksPack", "VenvstacksRuntimeRecord"}
     for entry in entries:
         assert entry["commandArgs"][0].startswith("external/rules_venvstacks++venvstacks+cpython_3_11_"), entry
         assert not any("~" in arg for arg in entry["commandArgs"]), entry["commandArgs"]

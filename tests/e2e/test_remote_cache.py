@@ -27,7 +27,7 @@ from harness import (
     read_json_stream,
 )
 
-MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksPack"}
+MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksPack", "VenvstacksRuntimeRecord"}
 FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
 # Build without the bytes, but fetch what a CI job publishes: the archives and their metadata.
 # (The regex matches exec paths; the wheels' installed trees, `external/<repo>/installed_.../`, do not match.)

@@ -15,7 +15,7 @@ import pytest
 import servers
 from harness import EXAMPLES, MLX_LAYERS, Workspace, assert_same_published_layers, copy_workspace, read_json_stream
 
-MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksPack"}
+MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksPack", "VenvstacksRuntimeRecord"}
 EXEC_PROPERTIES = {"OSFamily": "linux", "ISA": "x86-64"}
 # The pool's execution platform: the constraints of rules_venvstacks' linux_x86_64 (so the helper tool's Linux
 # toolchain is chosen) plus the properties the workers advertise.
@@ -72,8 +72,8 @@ def test_remote_outputs_are_bit_identical_to_a_local_build(
     try:
         local.bazel("build", "//stacks:mlx_app")
         # A tree-artifact input reaches a remote action with its symlinks dereferenced (Bazel defines tree artifacts
-        # as regular files, bazelbuild/bazel#16361); Pack takes the symlinks from Compose's record, so the
-        # archives are the local ones, bit for bit.
+        # as regular files, bazelbuild/bazel#16361); Pack composes the layer itself, so its symlinks never cross an
+        # action boundary and the archives are the local ones, bit for bit.
         assert_same_published_layers(local, ws)
     finally:
         local.discard()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from runtime_fixtures import make_fixture_runtime
-from stacktool.compose import compose
+from stacktool.compose import compose, runtime_record
 from stacktool.contract import ComposeConfig, Module, PackConfig, RuntimeSource, Wheel, to_json
 from stacktool.digest import sha256_of
 from stacktool.install import install_wheel, unpack_runtime
@@ -200,7 +200,8 @@ def compose_runtime(
         RUNTIME_ENV, "runtime", runtime_archive=archive, runtime_source_file=work / "runtime.json", platform=platform,
         wheels=wheels,
     )  # fmt: skip
-    runtime.record.write_text(to_json(compose(config, runtime.tree, runtime.venv_files)), encoding="utf-8")
+    compose(config, runtime.tree)
+    runtime.record.write_text(to_json(runtime_record(config, runtime.venv_files)), encoding="utf-8")
     return runtime
 
 
@@ -268,9 +269,8 @@ def build_and_pack(config: ComposeConfig, work: Path, publish: Path) -> tuple[Pa
     if config.kind == "runtime":
         runtime = Runtime(tree, work / "runtime_record.json", work / "venv_files")
         runtime.venv_files.mkdir()
-        runtime.record.write_text(to_json(compose(config, tree, runtime.venv_files)), encoding="utf-8")
-    else:
-        compose(config, tree)
+        runtime.record.write_text(to_json(runtime_record(config, runtime.venv_files)), encoding="utf-8")
+    compose(config, tree)
     pylock = work / f"pylock.{config.env_name}.toml"
     pylock.write_text(f"# lock of {config.env_name}\n", encoding="utf-8")
     metadata = publish / f"{config.env_name}-linux_x86_64.json"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from stacktool.archive import (
+    FAST,
     FIXED_MTIME,
     FORMATS,
     RELEASE,
@@ -561,12 +562,14 @@ def test_release_archives_decompress_with_the_zstd_command_as_it_comes(tmp_path)
     assert listed.stdout.splitlines()[0].rstrip("/") == TOP
 
 
-def test_release_compression_is_the_same_for_any_number_of_threads(tmp_path):
+@pytest.mark.parametrize("setting", [RELEASE, FAST], ids=["release", "fast"])
+def test_compression_is_the_same_for_any_number_of_threads(tmp_path, setting):
     """zstd's multi-threaded mode writes the same bytes for any number of workers: archives built on machines with
-    different core counts are identical. Jobs of 1 MiB (instead of RELEASE's 32 MiB) make a few MiB of input span
-    several jobs, which is what the workers share."""
+    different core counts are identical. Jobs of 1 MiB (instead of RELEASE's 32 MiB or FAST's 8 MiB) make a few MiB
+    of input span several jobs, which is what the workers share."""
+    assert setting.threads == -1  # one worker per CPU: what this test shows does not change the bytes
     data = compressible(3 << 20)
-    small_jobs = dataclasses.replace(RELEASE, job_size=1 << 20)
+    small_jobs = dataclasses.replace(setting, job_size=1 << 20)
 
     def compressed(zstd: Zstd) -> bytes:
         out = io.BytesIO()
@@ -576,7 +579,7 @@ def test_release_compression_is_the_same_for_any_number_of_threads(tmp_path):
 
     by_threads = {n: compressed(dataclasses.replace(small_jobs, threads=n)) for n in (1, 3, -1)}
     assert len(set(by_threads.values())) == 1
-    assert by_threads[1] != compressed(RELEASE)  # one 32 MiB job: the small jobs really split the input
+    assert by_threads[1] != compressed(setting)  # one job of RELEASE's or FAST's size: small jobs split the input
     assert zstandard.ZstdDecompressor().decompressobj().decompress(by_threads[1]) == data
 
 

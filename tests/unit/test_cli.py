@@ -68,7 +68,7 @@ def pack_args(layer: Path, config: Path, out: Path, env_name: str, pylock: Path)
 
 
 def test_pack_and_compose_verbs(kit, wheels, posix_trees, tmp_path, capsys):
-    # the runtime layer's pack action: it also writes the record and venv files for the layers above
+    # the runtime layer's record action: the record and venv files for the layers above; then its pack action
     runtime_archive = make_fixture_runtime(tmp_path, "linux_x86_64")
     config = kit.compose_config("cpython3_11", "runtime", runtime_archive=runtime_archive)
     runtime_config = write_config(tmp_path / "cpython3_11.compose.json", config)
@@ -78,8 +78,9 @@ def test_pack_and_compose_verbs(kit, wheels, posix_trees, tmp_path, capsys):
     pylock = tmp_path / "pylock.cpython3_11.toml"
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
     runtime_pack = write_config(tmp_path / "cpython3_11.pack.json", kit.pack_config(pylock, "cpython3_11"))
-    args = pack_args(runtime_config, runtime_pack, out, "cpython3_11", pylock)
-    assert main(["pack", *args, "--runtime-record", str(record), "--venv-files", str(venv_files)]) == 0
+    flags = ["--config", str(runtime_config), "--out", str(record), "--venv-files", str(venv_files)]
+    assert main(["runtime-record", *flags]) == 0
+    assert main(["pack", *pack_args(runtime_config, runtime_pack, out, "cpython3_11", pylock)]) == 0
     runtime = read_json(RuntimeRecord, record)
     assert record.read_text(encoding="utf-8") == to_json(runtime)
     assert (runtime.interpreter, runtime.venv_symlinks) == ("bin/python3.11", POSIX_VENV_SYMLINKS)

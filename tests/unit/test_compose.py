@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from runtime_fixtures import PE, make_fixture_runtime, pbs_triple
-from stacktool.compose import ComposeError, compose, import_names
+from stacktool.compose import ComposeError, compose, import_names, runtime_record
 from stacktool.contract import (
     LAYER_RECORD,
     ContractError,
@@ -110,7 +110,7 @@ def test_venv_layer_gets_the_runtime_venv_files_and_aliases(framework, fixture_r
         assert os.readlink(framework / "bin" / alias) == "python"
     assert not (framework / "bin" / "python_").exists()  # postinstall links it to the runtime
     assert (framework / "postinstall.py").read_bytes() == (INJECTED / "postinstall.py").read_bytes()
-    # the aliases are recorded for pack, which must archive them as symlinks
+    # the aliases are symlinks, which pack archives as such
     links = symlinks_of(framework)
     assert {k: links[k] for k in POSIX_VENV_SYMLINKS} == POSIX_VENV_SYMLINKS
 
@@ -335,7 +335,8 @@ def test_runtime_layer(kit, wheels, posix_trees, runtime_archive, tmp_path):
         "cpython3_11", "runtime", runtime_archive=runtime_archive, runtime_source_file=tmp_path / "runtime.json",
         wheels=[six],
     )  # fmt: skip
-    published = compose(config, out, venv_files)
+    published = runtime_record(config, venv_files)
+    assert compose(config, out) == published
     # what the layers above the runtime get: its interpreter, where it came from, their venv files and links
     source = RuntimeSource(
         file=runtime_archive.name, origin="local", python_version="3.11.7", sha256=sha256_hex(runtime_archive)
@@ -539,20 +540,23 @@ def test_incomplete_configs_are_refused(kit, fixture_runtime, tmp_path, kind, ch
     out.mkdir()
     venv_files.mkdir()
     with pytest.raises(ComposeError) as error:
-        compose(dataclasses.replace(config, **change), out, venv_files if kind == "runtime" else None)
+        compose(dataclasses.replace(config, **change), out)
     assert str(error.value) == message
 
 
-def test_runtime_layer_tree_without_venv_files_is_the_same(kit, tmp_path):
-    """The `trees` output group composes a runtime layer without publishing its venv files: the same tree."""
+def test_runtime_record_is_what_compose_of_the_runtime_layer_says(kit, tmp_path):
+    """The runtime-record action (what the layers above wait for) and the runtime layer's own composition agree; it
+    unpacks into a scratch directory that it deletes, and refuses a layer that is not a runtime."""
     archive = make_fixture_runtime(tmp_path, "linux_x86_64")
     config = kit.compose_config("cpython3_11", "runtime", runtime_archive=archive)
-    published, alone, venv_files = tmp_path / "published", tmp_path / "alone", tmp_path / "venv_files"
-    for directory in (published, alone, venv_files):
-        directory.mkdir()
-    assert compose(config, published, venv_files) == compose(config, alone)
-    assert (files_of(alone), symlinks_of(alone)) == (files_of(published), symlinks_of(published))
-    assert (venv_files / "bin" / "python").is_file()
+    out, work = tmp_path / "out", tmp_path / "work"
+    out.mkdir()
+    (work / "venv_files").mkdir(parents=True)
+    assert runtime_record(config, work / "venv_files") == compose(config, out)
+    assert files_of(work / "venv_files") == {"bin/python": python_wrapper("LD_LIBRARY_PATH").encode()}
+    assert sorted(p.name for p in work.iterdir()) == ["venv_files"]
+    with pytest.raises(ComposeError, match=r"^framework-x: only a runtime layer publishes a runtime record$"):
+        runtime_record(dataclasses.replace(config, kind="framework", env_name="framework-x"), work / "venv_files")
 
 
 def test_runtime_record_of_another_version_is_refused(kit, fixture_runtime, tmp_path):
@@ -654,7 +658,8 @@ def label_runtime(kit, archive: Path, python_version: str, tmp_path: Path) -> tu
     out, venv_files = tmp_path / "cpython3_11", tmp_path / "venv_files"
     out.mkdir()
     venv_files.mkdir()
-    published = compose(config, out, venv_files)
+    published = runtime_record(config, venv_files)
+    assert compose(config, out) == published
     return published, record_of(out)
 
 

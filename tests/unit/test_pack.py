@@ -52,15 +52,10 @@ def layer(kit, wheels, posix_trees, fixture_runtime, tmp_path) -> tuple[Path, Pa
     return tree, pylock, kit.pack_config(pylock, "framework-sci")
 
 
-def pack(tree: Path, archive: Path, metadata: Path, pylock: Path, config: PackConfig) -> None:
-    """pack_layer as the pack action calls it: with the symlinks compose recorded."""
-    pack_layer(tree, archive, metadata, pylock, config)
-
-
 def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tmp_path):
     tree, pylock, config = layer
     archive, metadata_path = tmp_path / "framework-sci.tar.zst", tmp_path / "framework-sci.json"
-    pack(tree, archive, metadata_path, pylock, config)
+    pack_layer(tree, archive, metadata_path, pylock, config)
     metadata = read_metadata(metadata_path)  # validates against the schema
     source = read_json(RuntimeRecord, fixture_runtime.record).source  # what the layer's record names
     assert (source.file, source.origin) == (
@@ -132,7 +127,7 @@ def test_metadata_comes_from_the_layer_record(kit, tmp_path):
         kit.pack_config(pylock, "app-hello"), label="//apps:hello", lock_version=3,
         locked_at="2025-01-02T03:04:05Z", requirements_hash="sha256:" + "ab" * 32,
     )  # fmt: skip
-    pack(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, config)
+    pack_layer(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, config)
     metadata = read_metadata(tmp_path / "a.json")
     assert metadata["python_implementation"] == "cpython@3.11.4"
     assert metadata["runtime_archive"] == {"file": renamed.name, "sha256": sha256_hex(renamed), "origin": "local"}
@@ -163,7 +158,7 @@ def test_pack_layer_is_deterministic(layer, tmp_path, fmt):
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
         out.mkdir()
-        pack(tree, out / f"framework-sci.{fmt}", out / "m.json", pylock, config)
+        pack_layer(tree, out / f"framework-sci.{fmt}", out / "m.json", pylock, config)
     assert (first / f"framework-sci.{fmt}").read_bytes() == (second / f"framework-sci.{fmt}").read_bytes()
     assert (first / "m.json").read_text() == (second / "m.json").read_text()
     assert read_metadata(first / "m.json")["archive_name"] == f"framework-sci.{fmt}"
@@ -174,7 +169,7 @@ def test_edited_pylock_is_refused(layer, tmp_path):
     pylock.write_text('lock-version = "1.0"\n# edited by hand\n', encoding="utf-8")
     archive, metadata = tmp_path / "x.tar.zst", tmp_path / "x.json"
     with pytest.raises(PackError) as error:
-        pack(tree, archive, metadata, pylock, config)
+        pack_layer(tree, archive, metadata, pylock, config)
     message = str(error.value)
     assert message.startswith("pylock.framework-sci.toml changed after //stacks:lock wrote the lock index")
     assert "`bazel run //stacks:lock`" in message
@@ -193,7 +188,7 @@ def test_record_of_another_version_is_refused(layer, tmp_path):
     (copy_ / LAYER_RECORD).write_text(json.dumps(record), encoding="utf-8")
     archive, metadata = tmp_path / "x.tar.zst", tmp_path / "x.json"
     with pytest.raises(ContractError) as error:
-        pack(copy_, archive, metadata, pylock, config)
+        pack_layer(copy_, archive, metadata, pylock, config)
     assert str(error.value).startswith(
         f"{copy_ / LAYER_RECORD}: LayerRecord fields differ (missing: -; unknown: windows)"
     )
@@ -204,13 +199,12 @@ def test_record_of_another_version_is_refused(layer, tmp_path):
 def test_env_name_with_dot_can_be_packed(kit, tmp_path):
     archive = make_fixture_runtime(tmp_path, "linux_x86_64")
     cfg = kit.compose_config("cpython3.11", "runtime", runtime_archive=archive)
-    tree, venv_files = tmp_path / "tree", tmp_path / "venv_files"
+    tree = tmp_path / "tree"
     tree.mkdir()
-    venv_files.mkdir()
-    compose(cfg, tree, venv_files)
+    compose(cfg, tree)
     pylock = tmp_path / "pylock.cpython3_11.toml"  # PEP 751 names have no dots: stack_lock writes this name
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
-    pack(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, kit.pack_config(pylock, "cpython3.11"))
+    pack_layer(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, kit.pack_config(pylock, "cpython3.11"))
     metadata = read_metadata(tmp_path / "a.json")
     assert (metadata["layer_name"], metadata["kind"], metadata["runtime_layer"]) == (
         "cpython3.11",
@@ -237,7 +231,7 @@ def test_env_name_with_dot_can_be_packed(kit, tmp_path):
 @pytest.fixture
 def good(layer, tmp_path) -> dict[str, Any]:
     tree, pylock, config = layer
-    pack(tree, tmp_path / "g.tar.zst", tmp_path / "g.json", pylock, config)
+    pack_layer(tree, tmp_path / "g.tar.zst", tmp_path / "g.json", pylock, config)
     return json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
 
 
@@ -348,7 +342,7 @@ def test_recompress_layer_gives_the_new_archive_in_metadata_and_sbom(layer, tmp_
 def test_recompress_layer_keeps_the_archive_name(layer, tmp_path):
     tree, pylock, config = layer
     archive, metadata = tmp_path / "framework-sci-linux_x86_64.tar.zst", tmp_path / "framework-sci.json"
-    pack(tree, archive, metadata, pylock, config)
+    pack_layer(tree, archive, metadata, pylock, config)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ArchiveError, match=r"must keep the name framework-sci-linux_x86_64\.tar\.zst"):
