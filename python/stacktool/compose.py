@@ -132,10 +132,14 @@ def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _venv_files(out: Path, layout: Layout, target: Platform, venv_files: Path | None, archive: str) -> dict[str, str]:
-    """Writes into `venv_files` (None: nowhere) the files every virtual environment over the runtime in `out`
-    starts with; returns the symlinks it has too (a tree artifact may lose its symlinks, a record cannot)."""
+def _venv_files(
+    out: Path | None, layout: Layout, target: Platform, venv_files: Path | None, archive: str
+) -> dict[str, str]:
+    """Writes into `venv_files` (None: nowhere) the files every virtual environment over the runtime unpacked in
+    `out` (needed for Windows only) starts with; returns the symlinks it has too (a tree artifact may lose its
+    symlinks, a record cannot)."""
     if layout.windows:  # the runtime's venv launchers start its python.exe as the venv's python
+        assert out is not None, "a Windows runtime's venv files come from the unpacked runtime"
         for relative, candidates in windows_venv_launchers().items():
             found = next((out / c for c in candidates if (out / c).is_file()), None)
             if found is None:
@@ -176,28 +180,39 @@ def _runtime_source(config: ComposeConfig, archive: Path) -> RuntimeSource:
     )
 
 
-def _unpack_runtime(config: ComposeConfig, out: Path, layout: Layout, venv_files: Path | None) -> RuntimeRecord:
-    """Unpacks a runtime layer's archive into `out` (installer tooling stripped); returns its record, its venv files
-    written into `venv_files` unless that is None."""
+def _runtime_archive(config: ComposeConfig) -> Path:
     if config.runtime_archive is None or (config.runtime_source is None and config.runtime_origin is None):
         raise ComposeError(f"{config.env_name}: a runtime layer needs runtime_archive and runtime_source (or origin)")
-    archive = Path(config.runtime_archive)
+    return Path(config.runtime_archive)
+
+
+def _unpack_runtime(config: ComposeConfig, out: Path, layout: Layout) -> RuntimeRecord:
+    """Unpacks a runtime layer's archive into `out` (installer tooling stripped); returns its record."""
+    archive = _runtime_archive(config)
     unpack_runtime(archive, out, layout)
     strip_installer_tooling(out, layout)
-    venv_symlinks = _venv_files(out, layout, platform(config.platform), venv_files, archive.name)
+    venv_symlinks = _venv_files(out, layout, platform(config.platform), None, archive.name)
     return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
 
 
 def runtime_record(config: ComposeConfig, venv_files: Path) -> RuntimeRecord:
     """What a runtime layer publishes for the layers above it: its record, its venv files written into `venv_files`.
 
-    Its own action, beside the runtime's Pack: the layers above wait for this (an unpack into a scratch directory),
-    not for the runtime layer to be compressed."""
+    Its own action, beside the runtime's Pack, so that the layers above wait for this, not for the runtime layer to
+    be packed. It unpacks nothing for Linux and macOS (their venv files are generated; Pack checks the archive), and
+    only for Windows the archive, into a scratch directory, for the runtime's venv launchers."""
     if config.kind != "runtime":
         raise ComposeError(f"{config.env_name}: only a runtime layer publishes a runtime record")
     layout = Layout(config.python, platform(config.platform).is_windows)
-    with tempfile.TemporaryDirectory(prefix=".runtime-", dir=venv_files.parent) as scratch:
-        return _unpack_runtime(config, Path(scratch), layout, venv_files)
+    archive = _runtime_archive(config)
+    target = platform(config.platform)
+    if not layout.windows:
+        venv_symlinks = _venv_files(None, layout, target, venv_files, archive.name)
+    else:
+        with tempfile.TemporaryDirectory(prefix=".runtime-", dir=venv_files.parent) as scratch:
+            unpack_runtime(archive, Path(scratch), layout)
+            venv_symlinks = _venv_files(Path(scratch), layout, target, venv_files, archive.name)
+    return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
 
 
 def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer) -> RuntimeRecord:
@@ -227,7 +242,7 @@ def compose(config: ComposeConfig, out: Path) -> RuntimeRecord:
     composer = Composer(out, {})
     runtime = None
     if config.kind == "runtime":
-        runtime = _unpack_runtime(config, out, layout, None)
+        runtime = _unpack_runtime(config, out, layout)
         composer.adopt(f"runtime archive of {config.env_name}")
     for wheel in config.wheels:
         composer.add_tree(Path(wheel.tree), wheel.filename)
