@@ -433,8 +433,8 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_targ
     run_stacktool(ctx, "pack", args, pack_inputs, [archive, metadata, sbom], "VenvstacksPack", "Packing layer {} for {}".format(spec["env_name"], platform), PACK_EXECUTION_REQUIREMENTS)
 
     if kind == "runtime":
-        # What the layers above need from the runtime, by an action of its own (it unpacks nothing but a Windows
-        # runtime's venv launchers): they do not wait for the runtime layer to be packed.
+        # What the layers above need from the runtime, by an action of its own (it unpacks the archive only for a
+        # Windows runtime's venv launchers): they do not wait for the runtime layer to be packed.
         args = ctx.actions.args()
         args.add("--config", compose_config)
         args.add("--out", runtime_record)
