@@ -186,13 +186,19 @@ def _runtime_archive(config: ComposeConfig) -> Path:
     return Path(config.runtime_archive)
 
 
+def _record(config: ComposeConfig, layout: Layout, unpacked: Path | None, venv_files: Path | None) -> RuntimeRecord:
+    """The runtime layer's record, its venv files written into `venv_files` unless that is None; `unpacked`: the
+    runtime unpacked, where a Windows runtime's venv launchers come from (None for the others)."""
+    archive = _runtime_archive(config)
+    venv_symlinks = _venv_files(unpacked, layout, platform(config.platform), venv_files, archive.name)
+    return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
+
+
 def _unpack_runtime(config: ComposeConfig, out: Path, layout: Layout) -> RuntimeRecord:
     """Unpacks a runtime layer's archive into `out` (installer tooling stripped); returns its record."""
-    archive = _runtime_archive(config)
-    unpack_runtime(archive, out, layout)
+    unpack_runtime(_runtime_archive(config), out, layout)
     strip_installer_tooling(out, layout)
-    venv_symlinks = _venv_files(out, layout, platform(config.platform), None, archive.name)
-    return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
+    return _record(config, layout, out, None)
 
 
 def runtime_record(config: ComposeConfig, venv_files: Path) -> RuntimeRecord:
@@ -204,15 +210,11 @@ def runtime_record(config: ComposeConfig, venv_files: Path) -> RuntimeRecord:
     if config.kind != "runtime":
         raise ComposeError(f"{config.env_name}: only a runtime layer publishes a runtime record")
     layout = Layout(config.python, platform(config.platform).is_windows)
-    archive = _runtime_archive(config)
-    target = platform(config.platform)
     if not layout.windows:
-        venv_symlinks = _venv_files(None, layout, target, venv_files, archive.name)
-    else:
-        with tempfile.TemporaryDirectory(prefix=".runtime-", dir=venv_files.parent) as scratch:
-            unpack_runtime(archive, Path(scratch), layout)
-            venv_symlinks = _venv_files(Path(scratch), layout, target, venv_files, archive.name)
-    return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
+        return _record(config, layout, None, venv_files)
+    with tempfile.TemporaryDirectory(prefix=".runtime-", dir=venv_files.parent) as scratch:
+        unpack_runtime(_runtime_archive(config), Path(scratch), layout)
+        return _record(config, layout, Path(scratch), venv_files)
 
 
 def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer) -> RuntimeRecord:

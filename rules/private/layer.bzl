@@ -5,8 +5,8 @@ installed trees, a runtime layer's python-build-standalone archive too, plus the
 layers) in a scratch directory and writes the deterministic archive, the metadata JSON and the SBOM. `compose`
 writes the same layer as a tree, only for the `trees` output group. Wheels are installed by their own actions
 (installed_wheel.bzl), shared by every layer that uses them. A runtime layer's `runtime-record` action publishes
-what the layers above it need (its RuntimeRecord and venv files), so nothing here depends on the target's OS. The JSON files handed
-to the actions are the records of python/stacktool/contract.py, field for field.
+what the layers above it need (its RuntimeRecord and venv files), so nothing here depends on the target's OS. The
+JSON files handed to the actions are the records of python/stacktool/contract.py, field for field.
 
 A layer whose lock entry is missing or stale still analyzes (so `bazel run` of the lock target works); building
 it fails with one message naming the lock target to run.
