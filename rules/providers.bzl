@@ -54,9 +54,17 @@ StackToolInfo = provider(
     fields = {
         "interpreter": "File: the Python interpreter (python-build-standalone for the exec platform).",
         "entry": "File: python/run_stacktool.py.",
-        "sys_path": "list of File: the tool's dependencies on sys.path: a pure wheel itself, or a marker file whose directory holds an unpacked wheel.",
+        "sys_path": "list of File: the tool's dependencies on sys.path: the zip of its pure-Python dependencies, or a marker file whose directory holds an unpacked wheel with extension modules.",
         "uv": "File: the uv binary (for locking).",
         "files": "depset of File: everything an action running the tool needs.",
+    },
+)
+
+StackToolDependenciesInfo = provider(
+    doc = "The helper tool's dependency wheels for one exec platform, ready to import (a `stacktool_dependencies` target).",
+    fields = {
+        "sys_path": "list of File: as StackToolInfo.sys_path.",
+        "files": "depset of File: the sys_path entries and the files of the unpacked wheels.",
     },
 )
 

@@ -61,14 +61,24 @@ hub_repo = repository_rule(
 def _toolchains_repo_impl(rctx):
     targets = []
     for platform, repos in sorted(json.decode(rctx.attr.platforms).items()):
+        interpreter = {
+            "interpreter": "@{}//:interpreter".format(repos["runtime"]),
+            "interpreter_files": ["@{}//:files".format(repos["runtime"])],
+        }
+        targets.append(render.target(
+            "stacktool_dependencies",
+            platform + "_dependencies",
+            files = ["@{}//:files".format(r) for r in repos["wheels"]],
+            sys_path = ["@{}//:sys_path_entry".format(r) for r in repos["wheels"]],
+            exec_compatible_with = repos["constraints"],
+            **interpreter
+        ))
         targets.append(render.target(
             "stacktool_toolchain",
             platform + "_impl",
-            dependencies = ["@{}//:files".format(r) for r in repos["wheels"]],
-            sys_path = ["@{}//:sys_path_entry".format(r) for r in repos["wheels"]],
-            interpreter = "@{}//:interpreter".format(repos["runtime"]),
-            interpreter_files = ["@{}//:files".format(repos["runtime"])],
+            dependencies = ":{}_dependencies".format(platform),
             uv = "@{}//:scripts".format(repos["uv"]),
+            **interpreter
         ))
         targets.append(render.target(
             "toolchain",
@@ -77,7 +87,7 @@ def _toolchains_repo_impl(rctx):
             toolchain = ":{}_impl".format(platform),
             toolchain_type = "@rules_venvstacks//rules:toolchain_type",
         ))
-    rctx.file("BUILD.bazel", render.build_file({"@rules_venvstacks//rules/private:toolchain.bzl": ["stacktool_toolchain"]}, targets))
+    rctx.file("BUILD.bazel", render.build_file({"@rules_venvstacks//rules/private:toolchain.bzl": ["stacktool_dependencies", "stacktool_toolchain"]}, targets))
 
 toolchains_repo = repository_rule(
     implementation = _toolchains_repo_impl,

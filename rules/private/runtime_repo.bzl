@@ -84,30 +84,6 @@ def _runtime_repo_impl(rctx):
 # even unpacked when the host's tar does the unpacking.
 _STDLIB_UNUSED = ["site-packages", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data", "distutils", "__pycache__"]
 
-# Zips the standard library (sources + unchecked hash-based .pyc, fixed order and times) so that actions stage one
-# file instead of a thousand; python finds `lib/pythonXY.zip` on its default sys.path. Runs with the runtime's own
-# interpreter, which is why it is done only when that interpreter runs on this host.
-_ZIP_STDLIB = """
-import importlib.util, os, sys, zipfile
-from importlib._bootstrap_external import _code_to_hash_pyc
-stdlib, target, skip = sys.argv[1], sys.argv[2], set(sys.argv[3].split(","))
-with zipfile.ZipFile(target + ".partial", "w", zipfile.ZIP_DEFLATED) as out:
-    for directory, dirnames, files in os.walk(stdlib):
-        dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.startswith("config-"))
-        for name in sorted(files):
-            if not name.endswith(".py"):
-                continue
-            path = os.path.join(directory, name)
-            arcname = os.path.relpath(path, stdlib).replace(os.sep, "/")
-            with open(path, "rb") as f:
-                source = f.read()
-            code = compile(source, arcname, "exec", dont_inherit=True)
-            pyc = _code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False)
-            for member, data in ((arcname, source), (arcname + "c", pyc)):
-                out.writestr(zipfile.ZipInfo(member, (1980, 1, 1, 0, 0, 0)), data)
-os.replace(target + ".partial", target)
-"""
-
 def _unpack_for_this_host(rctx, archive):
     """Unpacks what the compact interpreter needs with the host's tar; False when that cannot be done here.
 
@@ -138,8 +114,12 @@ def _tool_interpreter(rctx, archive):
     zipped = "python/lib/python{}.zip".format(python.replace(".", ""))
     compact = False
     if native:
-        result = rctx.execute([interpreter, "-S", "-E", "-s", "-B", "-c", _ZIP_STDLIB, "python/lib/python" + python, zipped, ",".join(_STDLIB_UNUSED)])
-        compact = result.return_code == 0
+        # Zips the standard library (sources, and bytecode of the modules the tool imports) so that actions stage one
+        # file instead of a thousand; python finds `lib/pythonXY.zip` on its default sys.path. Runs with the
+        # runtime's own interpreter, which is why it is done only when that interpreter runs on this host.
+        zip_stdlib = [interpreter, "-S", "-E", "-s", "-B", rctx.path(rctx.attr._bytecode_zip), zipped, "--tree", "python/lib/python" + python]
+        zip_stdlib += ["--skip=" + name for name in _STDLIB_UNUSED] + ["--compile", rctx.path(rctx.attr._stdlib_bytecode)]
+        compact = rctx.execute(zip_stdlib).return_code == 0
     if compact:
         # The interpreter, its shared libraries, the zipped stdlib, the landmark os.py (how python finds its
         # prefix) and the extension modules.
@@ -174,6 +154,8 @@ runtime_repo = repository_rule(
         "tool": attr.bool(doc = "Unpack it here to run the helper tool (exec platform), instead of exposing the archive."),
         "triple": attr.string(mandatory = True, doc = "PBS target triple, e.g. `x86_64-unknown-linux-gnu`."),
         "version": attr.string(mandatory = True, doc = "Full CPython version: the table entry's, or the exact one a runtime layer asks for."),
+        "_bytecode_zip": attr.label(default = "//python:bytecode_zip.py", doc = "Writes the tool interpreter's standard library zip."),
+        "_stdlib_bytecode": attr.label(default = "//rules/private:tool_stdlib_bytecode.txt", doc = "The standard library files the tool imports: compiled in the zip."),
     },
     environ = [LOCAL_RUNTIMES_ENV, MIRROR_ENV],
 )

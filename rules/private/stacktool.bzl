@@ -10,8 +10,8 @@ INTERPRETER_FLAGS = ["-S", "-E", "-s", "-B"]
 ACTION_ENV = {"LC_ALL": "C.UTF-8"}
 
 def _sys_path(path, entry):
-    """A wheel goes on sys.path itself; a marker file stands for its directory."""
-    return path if entry.extension == "whl" else path.rpartition("/")[0]
+    """A zip goes on sys.path itself; a marker file stands for its directory."""
+    return path if entry.extension == "zip" else path.rpartition("/")[0]
 
 def stacktool(ctx):
     return ctx.toolchains[TOOLCHAIN_TYPE].stacktool

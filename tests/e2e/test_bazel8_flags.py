@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import BAZEL, EXAMPLES, ROOT, Workspace, copy_workspace, read_json_stream, remove_tree
+from harness import BAZEL, EXAMPLES, MLX_BUILD_MNEMONICS, ROOT, Workspace, copy_workspace, read_json_stream, remove_tree
 
 BAZEL8_FLAGS = [
     # Defaults of Bazel 8.
@@ -52,7 +52,7 @@ def test_build_uses_bazel8_repo_names(bazel8: Workspace) -> None:
     log = bazel8.output_base / "execution_log.json"
     bazel8.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}")
     entries = read_json_stream(log)
-    assert {e["mnemonic"] for e in entries} == {"VenvstacksInstallWheel", "VenvstacksPack", "VenvstacksRuntimeRecord"}
+    assert {e["mnemonic"] for e in entries} == MLX_BUILD_MNEMONICS
     for entry in entries:
         assert entry["commandArgs"][0].startswith("external/rules_venvstacks++venvstacks+cpython_3_11_"), entry
         assert not any("~" in arg for arg in entry["commandArgs"]), entry["commandArgs"]

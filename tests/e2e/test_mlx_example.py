@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,6 +174,33 @@ def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_pat
         assert_same_published_layers(mlx, other)
     finally:
         other.discard()
+
+
+def test_the_tool_imports_compiled_code(mlx: Workspace) -> None:
+    """The tool interpreter's standard library zip has bytecode for what the tool imports; its pure-Python
+    dependencies are one zip with bytecode, built by an action, on every action's sys.path."""
+    tool_repo = next((mlx.output_base / "external").glob("*~cpython_3_11_linux_x86_64_tool"))
+    with zipfile.ZipFile(tool_repo / "python" / "lib" / "python311.zip") as stdlib:
+        names = set(stdlib.namelist())
+    listed = {line for line in (ROOT / "rules/private/tool_stdlib_bytecode.txt").read_text().split() if line[0] != "#"}
+    sources = {name for name in names if name.endswith(".py")}
+    compiled = {name[:-1] for name in names if name.endswith(".pyc")}
+    assert compiled == listed & sources
+    assert 100 < len(compiled) < len(sources) / 3, (len(compiled), len(sources))
+    log = mlx.output_base / "compiled.json"
+    mlx.bazel("clean")
+    mlx.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}")
+    entries = read_json_stream(log)
+    (zipped,) = {
+        o["path"] for e in entries if e["mnemonic"] == "VenvstacksToolDependencies" for o in e["actualOutputs"]
+    }
+    with zipfile.ZipFile(mlx.path / zipped) as dependencies:
+        assert {"jsonschema/__init__.pyc", "installer/__init__.pyc", "packaging/version.pyc"} <= set(
+            dependencies.namelist()
+        )
+    for entry in entries:
+        if entry["mnemonic"] != "VenvstacksToolDependencies":
+            assert ["--path", zipped] == entry["commandArgs"][6:8], entry["commandArgs"][:8]
 
 
 def test_no_absolute_build_paths_in_published_files(mlx: Workspace) -> None:

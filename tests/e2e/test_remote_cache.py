@@ -18,6 +18,7 @@ import pytest
 import servers
 from harness import (
     EXAMPLES,
+    MLX_BUILD_MNEMONICS,
     MLX_LAYERS,
     Workspace,
     assert_same_published_layers,
@@ -27,7 +28,6 @@ from harness import (
     read_json_stream,
 )
 
-MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksPack", "VenvstacksRuntimeRecord"}
 FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
 # Build without the bytes, but fetch what a CI job publishes: the archives and their metadata.
 # (The regex matches exec paths; the wheels' installed trees, `external/<repo>/installed_.../`, do not match.)
@@ -96,7 +96,7 @@ def checkouts(http_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def test_clean_checkout_elsewhere_executes_nothing_with_the_http_cache(checkouts: dict[str, Any]) -> None:
     cold = executed(checkouts["log_a"])
-    assert set(cold) == MNEMONICS and cold["VenvstacksPack"] == len(MLX_LAYERS), cold
+    assert set(cold) == MLX_BUILD_MNEMONICS and cold["VenvstacksPack"] == len(MLX_LAYERS), cold
     warm = checkouts["log_b"]
     assert executed(warm) == {}, executed(warm)
     assert {e["runner"] for e in warm} == {"remote cache hit"}
@@ -142,7 +142,7 @@ def grpc_checkouts(grpc_cache: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 def test_grpc_cache_clean_checkout_executes_nothing_and_downloads_only_archives(grpc_checkouts: dict[str, Any]) -> None:
     c, d = grpc_checkouts["c"], grpc_checkouts["d"]
-    assert set(executed(grpc_checkouts["log_c"])) == MNEMONICS
+    assert set(executed(grpc_checkouts["log_c"])) == MLX_BUILD_MNEMONICS
     assert executed(grpc_checkouts["log_d"]) == {}
     assert {e["runner"] for e in grpc_checkouts["log_d"]} == {"remote cache hit"}
     assert_same_published_layers(c, d)

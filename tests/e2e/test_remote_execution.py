@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 import servers
-from harness import EXAMPLES, MLX_LAYERS, Workspace, assert_same_published_layers, copy_workspace, read_json_stream
+from harness import (
+    EXAMPLES,
+    MLX_BUILD_MNEMONICS,
+    MLX_LAYERS,
+    Workspace,
+    assert_same_published_layers,
+    copy_workspace,
+    read_json_stream,
+)
 
-MNEMONICS = {"VenvstacksInstallWheel", "VenvstacksPack", "VenvstacksRuntimeRecord"}
 EXEC_PROPERTIES = {"OSFamily": "linux", "ISA": "x86-64"}
 # The pool's execution platform: the constraints of rules_venvstacks' linux_x86_64 (so the helper tool's Linux
 # toolchain is chosen) plus the properties the workers advertise.
@@ -55,7 +62,7 @@ def remote(executor: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 def test_every_action_runs_on_the_remote_worker(remote: tuple[Workspace, list[dict]]) -> None:
     _, log = remote
-    assert {e["mnemonic"] for e in log} == MNEMONICS
+    assert {e["mnemonic"] for e in log} == MLX_BUILD_MNEMONICS
     assert [e for e in log if e["runner"] != "remote" or e.get("cacheHit")] == []
     counts = Counter(e["mnemonic"] for e in log)
     assert counts["VenvstacksPack"] == len(MLX_LAYERS)
