@@ -25,6 +25,7 @@ def _stacktool_dependencies_impl(ctx):
             env = ACTION_ENV,
             mnemonic = "VenvstacksToolDependencies",
             progress_message = "Compiling the helper tool's dependencies %{label}",
+            toolchain = None,  # the interpreter comes from an attribute (this rule makes part of the toolchain)
         )
         sys_path = [zipped] + unpacked
         files.append(depset([zipped]))
