@@ -65,6 +65,9 @@ def _fetch(rctx, archive):
 
 def _runtime_repo_impl(rctx):
     archive = "runtime.tar.gz"
+
+    # Labels resolved before any work: resolving one later could restart this function (and redo the download).
+    zip_stdlib = [rctx.path(rctx.attr._bytecode_zip), rctx.path(rctx.attr._stdlib_bytecode)] if rctx.attr.tool else None
     source, problem = _fetch(rctx, archive)
     if problem:
         # One failing target; the others are aliases of it, so a build reports the problem once.
@@ -76,7 +79,7 @@ def _runtime_repo_impl(rctx):
     # A RuntimeSource (python/stacktool/contract.py).
     rctx.file("runtime.json", json.encode_indent(source) + "\n")
     if rctx.attr.tool:
-        _tool_interpreter(rctx, archive)
+        _tool_interpreter(rctx, archive, zip_stdlib)
     else:
         rctx.file("BUILD.bazel", render.build_file({}, ['exports_files(["runtime.tar.gz", "runtime.json"])']))
 
@@ -101,8 +104,10 @@ def _unpack_for_this_host(rctx, archive):
         return False
     return True
 
-def _tool_interpreter(rctx, archive):
-    """Unpacks the runtime to run the helper tool; exposes the smallest set of files that runs it."""
+def _tool_interpreter(rctx, archive, zip_stdlib):
+    """Unpacks the runtime to run the helper tool; exposes the smallest set of files that runs it.
+
+    `zip_stdlib`: the paths of python/bytecode_zip.py and of the list of standard library files to compile."""
     python = rctx.attr.python
     host = host_platform(rctx.os)
     native = bool(host) and host.name == rctx.attr.platform
@@ -117,9 +122,10 @@ def _tool_interpreter(rctx, archive):
         # Zips the standard library (sources, and bytecode of the modules the tool imports) so that actions stage one
         # file instead of a thousand; python finds `lib/pythonXY.zip` on its default sys.path. Runs with the
         # runtime's own interpreter, which is why it is done only when that interpreter runs on this host.
-        zip_stdlib = [interpreter, "-S", "-E", "-s", "-B", rctx.path(rctx.attr._bytecode_zip), zipped, "--tree", "python/lib/python" + python]
-        zip_stdlib += ["--skip=" + name for name in _STDLIB_UNUSED] + ["--compile", rctx.path(rctx.attr._stdlib_bytecode)]
-        compact = rctx.execute(zip_stdlib).return_code == 0
+        script, compiled = zip_stdlib
+        command = [interpreter, "-S", "-E", "-s", "-B", script, zipped, "--tree", "python/lib/python" + python]
+        command += ["--skip=" + name for name in _STDLIB_UNUSED] + ["--compile", compiled]
+        compact = rctx.execute(command).return_code == 0
     if compact:
         # The interpreter, its shared libraries, the zipped stdlib, the landmark os.py (how python finds its
         # prefix) and the extension modules.
