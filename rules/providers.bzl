@@ -55,7 +55,6 @@ StackToolInfo = provider(
         "interpreter": "File: the Python interpreter (python-build-standalone for the exec platform).",
         "entry": "File: python/run_stacktool.py.",
         "sys_path": "list of File: the tool's dependencies on sys.path: the zip of its pure-Python dependencies, or a marker file whose directory holds an unpacked wheel with extension modules.",
-        "uv": "File: the uv binary (for locking).",
         "files": "depset of File: everything an action running the tool needs.",
     },
 )

@@ -77,17 +77,18 @@ def _toolchains_repo_impl(rctx):
             "stacktool_toolchain",
             platform + "_impl",
             dependencies = ":{}_dependencies".format(platform),
-            uv = "@{}//:scripts".format(repos["uv"]),
             **interpreter
         ))
-        targets.append(render.target(
-            "toolchain",
-            platform,
-            exec_compatible_with = repos["constraints"],
-            toolchain = ":{}_impl".format(platform),
-            toolchain_type = "@rules_venvstacks//rules:toolchain_type",
-        ))
-    rctx.file("BUILD.bazel", render.build_file({"@rules_venvstacks//rules/private:toolchain.bzl": ["stacktool_dependencies", "stacktool_toolchain"]}, targets))
+        targets.append(render.target("uv_toolchain", platform + "_uv_impl", uv = "@{}//:scripts".format(repos["uv"])))
+        for name, impl, toolchain_type in [(platform, "_impl", "toolchain_type"), (platform + "_uv", "_uv_impl", "uv_toolchain_type")]:
+            targets.append(render.target(
+                "toolchain",
+                name,
+                exec_compatible_with = repos["constraints"],
+                toolchain = ":{}{}".format(platform, impl),
+                toolchain_type = "@rules_venvstacks//rules:" + toolchain_type,
+            ))
+    rctx.file("BUILD.bazel", render.build_file({"@rules_venvstacks//rules/private:toolchain.bzl": ["stacktool_dependencies", "stacktool_toolchain", "uv_toolchain"]}, targets))
 
 toolchains_repo = repository_rule(
     implementation = _toolchains_repo_impl,

@@ -5,6 +5,8 @@ load("@venvstacks_hub//:layers.bzl", "INDEXES")
 load("//rules:providers.bzl", "LayerInfo")
 load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "runfiles_path", "stacktool", "stacktool_command")
 
+UV_TOOLCHAIN_TYPE = Label("//rules:uv_toolchain_type")
+
 INDEX_NAME = "venvstacks_lock.json"
 
 def _locking_impl(_settings, _attr):
@@ -35,7 +37,7 @@ def _stack_lock_impl(ctx):
         "layers": [layer.spec for layer in _locked_layers(ctx)],
         "lock": str(ctx.label).lstrip("@"),
     }))
-    tool = stacktool(ctx)
+    uv = ctx.toolchains[UV_TOOLCHAIN_TYPE].uv
     script = ctx.actions.declare_file(ctx.label.name)
     ctx.actions.write(script, "\n".join([
         "#!/usr/bin/env bash",
@@ -46,13 +48,13 @@ def _stack_lock_impl(ctx):
         'exec {tool} lock --spec "$runfiles/{spec}" --uv "$runfiles/{uv}" --index-name {index} --workspace "$BUILD_WORKSPACE_DIRECTORY" --out-dir "$BUILD_WORKSPACE_DIRECTORY/{package}" -- "$@"'.format(
             tool = stacktool_command(ctx),
             spec = runfiles_path(ctx, spec),
-            uv = runfiles_path(ctx, tool.uv),
+            uv = runfiles_path(ctx, uv),
             index = INDEX_NAME,
             package = ctx.label.package,
         ),
         "",
     ]), is_executable = True)
-    return [DefaultInfo(executable = script, runfiles = ctx.runfiles(files = [spec], transitive_files = tool.files))]
+    return [DefaultInfo(executable = script, runfiles = ctx.runfiles(files = [spec, uv], transitive_files = stacktool(ctx).files))]
 
 _LAYERS = attr.label_list(
     mandatory = True,
@@ -74,7 +76,7 @@ written when any layer fails to lock. Use the `stack_lock` macro (it adds the `<
         "_allowlist_function_transition": attr.label(default = "@bazel_tools//tools/allowlists/function_transition_allowlist"),
     },
     executable = True,
-    toolchains = [TOOLCHAIN_TYPE],
+    toolchains = [TOOLCHAIN_TYPE, UV_TOOLCHAIN_TYPE],
 )
 
 def _stack_lock_test_impl(ctx):

@@ -45,18 +45,13 @@ stacktool_dependencies = rule(
 )
 
 def _stacktool_toolchain_impl(ctx):
-    # The uv binary among the uv wheel's scripts (or the one file standing for a wheel that could not be fetched).
-    uv = [f for f in ctx.files.uv if f.basename in ("uv", "uv.exe")] or ctx.files.uv
-    if len(uv) != 1:
-        fail("{}: `uv` must provide exactly one uv binary, got {}".format(ctx.label, [f.path for f in ctx.files.uv]))
     dependencies = ctx.attr.dependencies[StackToolDependenciesInfo]
     info = StackToolInfo(
         interpreter = ctx.file.interpreter,
         entry = ctx.file.entry,
         sys_path = dependencies.sys_path,
-        uv = uv[0],
         files = depset(
-            [ctx.file.interpreter, ctx.file.entry, uv[0]],
+            [ctx.file.interpreter, ctx.file.entry],
             transitive = [
                 depset(ctx.files.interpreter_files),
                 depset(ctx.files.sources),
@@ -75,6 +70,23 @@ stacktool_toolchain = rule(
         "interpreter": attr.label(allow_single_file = True, cfg = "exec", mandatory = True, doc = "The Python interpreter."),
         "interpreter_files": attr.label_list(allow_files = True, cfg = "exec", doc = "Everything the interpreter needs (its runtime tree)."),
         "sources": attr.label_list(allow_files = True, cfg = "exec", default = ["//python:stacktool"], doc = "The tool's sources."),
+    },
+    provides = [platform_common.ToolchainInfo],
+)
+
+def _uv_toolchain_impl(ctx):
+    # The uv binary among the uv wheel's scripts (or the one file standing for a wheel that could not be fetched).
+    uv = [f for f in ctx.files.uv if f.basename in ("uv", "uv.exe")] or ctx.files.uv
+    if len(uv) != 1:
+        fail("{}: `uv` must provide exactly one uv binary, got {}".format(ctx.label, [f.path for f in ctx.files.uv]))
+    return [platform_common.ToolchainInfo(uv = uv[0])]
+
+uv_toolchain = rule(
+    implementation = _uv_toolchain_impl,
+    doc = """Declares uv for one exec platform: `ToolchainInfo.uv` is the uv binary, which only `stack_lock` runs.
+A toolchain of its own, apart from the helper tool's, so that builds neither fetch uv nor have it among every
+action's inputs (a new uv release does not invalidate built layers). The module extension generates these.""",
+    attrs = {
         "uv": attr.label(allow_files = True, cfg = "exec", mandatory = True, doc = "Files of the uv wheel's scripts; one is the uv binary."),
     },
     provides = [platform_common.ToolchainInfo],

@@ -164,6 +164,18 @@ def test_relock_without_changes_rewrites_nothing(mlx: Workspace) -> None:
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
 
 
+def test_only_locking_needs_uv(mlx: Workspace) -> None:
+    """uv is a toolchain of its own: a layer's build neither fetches it nor has it among its actions' inputs (a new
+    uv does not invalidate built layers); the lock's run script has it."""
+
+    def uv_labels(target: str) -> list[str]:
+        labels = mlx.bazel("cquery", f"deps({target})", "--output=label").stdout.splitlines()
+        return [label for label in labels if "tool_whl_uv_" in label]
+
+    assert uv_labels("//stacks:mlx_app") == []
+    assert uv_labels("//stacks:lock")
+
+
 def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_path: Path) -> None:
     mlx.bazel("build", "//stacks:mlx_app")  # up to date after the tests that changed the stack
     other = copy_workspace(EXAMPLES / "mlx", tmp_path / "another" / "checkout", tmp_path / "other_output_base")
