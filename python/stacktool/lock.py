@@ -283,13 +283,16 @@ def _versions(entry: dict[str, Any]) -> dict[str, str]:
 def changes(previous_index: dict[str, Any], index: dict[str, Any]) -> list[str]:
     """One line per layer: what it installs, and what changed against the previous lock."""
     lines = []
+    previous_layers = previous_index.get("layers", {})
     for key, entry in index["layers"].items():
-        before = _versions(previous_index.get("layers", {}).get(key, {}))
+        before = _versions(previous_layers.get(key, {}))
         after = _versions(entry)
         added = [f"+{n} {v}" for n, v in sorted(after.items()) if n not in before]
         removed = [f"-{n}" for n in sorted(before) if n not in after]
         moved = [f"{n} {before[n]} -> {v}" for n, v in sorted(after.items()) if n in before and before[n] != v]
         summary = ", ".join(added + removed + moved) or "unchanged"
+        if key not in previous_layers:
+            summary = "new layer" + (f": {summary}" if added else "")
         count = f"{len(after)} package{'' if len(after) == 1 else 's'}"
         lines.append(f"{entry['install_target']}: {count}; {summary}")
     return lines

@@ -31,12 +31,14 @@ class PackError(UserError):
 def compose_and_pack(
     layer: ComposeConfig, config: PackConfig, archive: Path, metadata_path: Path, pylock: Path, sbom: Path
 ) -> None:
-    """Composes `layer` in a scratch directory beside `archive` and packs it there (see `pack_layer`)."""
+    """Composes `layer` in a scratch directory beside `archive` and packs it there (see `pack_layer`); an edited
+    lock file is refused before anything is composed."""
+    lock_sha256 = _check_lock(pylock, config)
     with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=archive.parent) as scratch:
         tree = Path(scratch) / layer.env_name
         tree.mkdir()
         compose(layer, tree)
-        pack_layer(tree, archive, metadata_path, pylock, config, sbom)
+        _pack(tree, archive, metadata_path, (pylock, lock_sha256), config, sbom)
 
 
 def _check_lock(pylock: Path, config: PackConfig) -> str:
@@ -50,12 +52,16 @@ def _check_lock(pylock: Path, config: PackConfig) -> str:
     return lock_sha256
 
 
-def pack_layer(
-    tree: Path, archive: Path, metadata_path: Path, pylock: Path, config: PackConfig, sbom: Path | None = None
+def pack_layer(tree: Path, archive: Path, metadata_path: Path, pylock: Path, config: PackConfig, sbom: Path) -> None:
+    """Writes `archive` (top directory: the layer's install target), `metadata_path` and the layer's CycloneDX SBOM
+    `sbom` (stacktool.sbom) for the layer composed in `tree`."""
+    _pack(tree, archive, metadata_path, (pylock, _check_lock(pylock, config)), config, sbom)
+
+
+def _pack(
+    tree: Path, archive: Path, metadata_path: Path, lock: tuple[Path, str], config: PackConfig, sbom: Path
 ) -> None:
-    """Writes `archive` (top directory: the layer's install target) and `metadata_path` for the layer composed in
-    `tree`; `sbom`: also write the layer's CycloneDX SBOM there (stacktool.sbom)."""
-    lock_sha256 = _check_lock(pylock, config)
+    pylock, lock_sha256 = lock
     record = read_json(LayerRecord, tree / LAYER_RECORD)
     write_archive(tree, archive, top=record.install_target, fmt=config.archive_format)
     source = record.runtime_source
@@ -87,5 +93,4 @@ def pack_layer(
         "lock": {"file": pylock.name, "sha256": lock_sha256},
     }
     write_metadata(metadata, metadata_path)
-    if sbom is not None:
-        write_sbom(metadata, sbom)
+    write_sbom(metadata, sbom)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -235,8 +237,23 @@ def pack_tree(tree: Path, out: Path, env_name: str, **changes: Any) -> Path:
     config = dataclasses.replace(pack_config(pylock, env_name), **changes)
     metadata = out / f"{env_name}-linux_x86_64.json"
     archive = out / f"{env_name}-linux_x86_64.{config.archive_format}"
-    pack_layer(tree, archive, metadata, pylock, config)
+    pack_layer(tree, archive, metadata, pylock, config, sbom_path(metadata))
     return metadata
+
+
+def tree_files(tree: Path, *, links: bool = False) -> dict[str, tuple[int, str]]:
+    """Regular files below `tree` (and, with `links`, symlinks, never followed): relative path -> (size, sha256 of
+    the content; for a symlink 0 and the sha256 of its target)."""
+    found = {}
+    for root, dirs, names in os.walk(tree):
+        for name in names + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            path = Path(root) / name
+            relative = path.relative_to(tree).as_posix()
+            if stat.S_ISREG(path.lstat().st_mode):
+                found[relative] = (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+            elif links and path.is_symlink():
+                found[relative] = (0, hashlib.sha256(os.readlink(path).encode()).hexdigest())
+    return found
 
 
 def file_module_hash(path: Path) -> str:
@@ -361,6 +378,7 @@ class Kit:
     build_and_pack = staticmethod(build_and_pack)
     file_module_hash = staticmethod(file_module_hash)
     package_module_hash = staticmethod(package_module_hash)
+    tree_files = staticmethod(tree_files)
 
 
 @pytest.fixture(scope="session")

@@ -195,7 +195,7 @@ def test_lock_verb_with_uv_arguments_and_previous_index(uv, tmp_path, capsys):
     assert main(["lock", "--spec", str(spec), *common, "--", "--exclude-newer", "2024-06-01T00:00:00Z"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "[1/1] resolving //stacks:cpython3_11 for linux_x86_64\n"  # uv itself runs quietly
-    assert captured.out == f"  cpython3_11: 1 package; +packaging 24.0\nlocked 1 layers into {out}\n"
+    assert captured.out == f"  cpython3_11: 1 package; new layer: +packaging 24.0\nlocked 1 layers into {out}\n"
     lock = tomllib.loads((out / "pylock.cpython3_11.toml").read_text(encoding="utf-8"))
     assert [(p["name"], p["version"]) for p in lock["packages"]] == [("packaging", "24.0")]
     index = json.loads((out / "venvstacks_lock.json").read_text(encoding="utf-8"))
@@ -232,7 +232,7 @@ def test_lock_verb_passes_the_stack_exclude_newer_to_uv_and_records_it(uv, tmp_p
     args.append("--")
     spec = lock_spec(tmp_path, ["six"], exclude_newer="2021-06-01")
     assert main(["lock", "--spec", str(spec), *args]) == 0
-    assert capsys.readouterr().out == f"  cpython3_11: 1 package; +six 1.16.0\nlocked 1 layers into {out}\n"
+    assert capsys.readouterr().out == f"  cpython3_11: 1 package; new layer: +six 1.16.0\nlocked 1 layers into {out}\n"
     lock = tomllib.loads((out / "pylock.cpython3_11.toml").read_text(encoding="utf-8"))
     assert [(p["name"], p["version"]) for p in lock["packages"]] == [("six", "1.16.0")]
     index = json.loads((out / "venvstacks_lock.json").read_text(encoding="utf-8"))

@@ -7,10 +7,7 @@ six 1.17.0 and wheel 0.45.1, app-one with an edited launch module, and app-new i
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -19,22 +16,6 @@ from stacktool.contract import ComposeConfig, Module
 from stacktool.layer_diff import DiffError, diff, render_text
 
 SITE = "lib/python3.11/site-packages"
-
-
-def tree_files(tree: Path) -> dict[str, tuple[int, str]]:
-    """Regular files and symlinks below `tree`: relative path -> (size, sha256 of the content or link target)."""
-    found = {}
-    for root, dirs, names in os.walk(tree):
-        for name in names + [d for d in dirs if (Path(root) / d).is_symlink()]:
-            path = Path(root) / name
-            if stat.S_ISLNK(path.lstat().st_mode):
-                found[path.relative_to(tree).as_posix()] = (0, hashlib.sha256(os.readlink(path).encode()).hexdigest())
-            else:
-                found[path.relative_to(tree).as_posix()] = (
-                    path.stat().st_size,
-                    hashlib.sha256(path.read_bytes()).hexdigest(),
-                )
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +54,7 @@ def versions(kit, wheels, posix_trees, fixture_runtime, tmp_path_factory) -> dic
     return result
 
 
-def test_a_stack_diff_matches_layers_by_name_and_reports_packages_files_and_bytes(versions):
+def test_a_stack_diff_matches_layers_by_name_and_reports_packages_files_and_bytes(kit, versions):
     result = diff(versions["dirs"]["old"], versions["dirs"]["new"])
     layers = {layer["layer_name"]: layer for layer in result["layers"]}
     assert [(layer["layer_name"], layer["status"]) for layer in result["layers"]] == [
@@ -90,7 +71,10 @@ def test_a_stack_diff_matches_layers_by_name_and_reports_packages_files_and_byte
     assert sci["packages"]["removed"] == []
     (six,) = sci["packages"]["changed"]
     assert (six["name"], six["old"]["version"], six["new"]["version"]) == ("six", "1.16.0", "1.17.0")
-    old, new = tree_files(versions["old"]["framework-sci"]), tree_files(versions["new"]["framework-sci"])
+    old, new = (
+        kit.tree_files(versions["old"]["framework-sci"], links=True),
+        kit.tree_files(versions["new"]["framework-sci"], links=True),
+    )
     files = sci["files"]
     assert [f["path"] for f in files["added"]] == sorted(new.keys() - old.keys())
     assert [f["path"] for f in files["removed"]] == sorted(old.keys() - new.keys())
@@ -114,7 +98,7 @@ def test_a_stack_diff_matches_layers_by_name_and_reports_packages_files_and_byte
     gone, added = layers["app-gone"], layers["app-new"]
     assert gone["new"] is None and added["old"] is None
     assert gone["bytes"]["installed_size"]["delta"] == -gone["old"]["installed_size"] < 0
-    assert len(added["files"]["added"]) == len(tree_files(versions["new"]["app-new"]))
+    assert len(added["files"]["added"]) == len(kit.tree_files(versions["new"]["app-new"], links=True))
     assert result["summary"]["delta"]["installed_size"] == sum(
         layer["bytes"]["installed_size"]["delta"] for layer in result["layers"]
     )

@@ -587,8 +587,8 @@ def test_changes_against_the_previous_lock():
         "cpython3_11: 1 package; unchanged",
         # added, removed, then moved; a version that differs across platforms shows each (sorted)
         "framework-sci@2: 3 packages; +numpy 2.1.0/2.1.1, -wheel, idna 3.7 -> 3.10/3.7, six 1.16.0 -> 1.17.0",
-        "app-app: 1 package; +tqdm 4.66.5",
-        "framework-empty: 0 packages; unchanged",
+        "app-app: 1 package; new layer: +tqdm 4.66.5",
+        "framework-empty: 0 packages; new layer",
     ]
 
 
@@ -600,7 +600,7 @@ def test_changes_of_a_first_lock_and_of_a_version_split_across_platforms():
             )
         }
     }
-    assert changes({}, index) == ["framework-sci: 2 packages; +six 1.16.0/1.17.0, +wheel 0.45.1"]
+    assert changes({}, index) == ["framework-sci: 2 packages; new layer: +six 1.16.0/1.17.0, +wheel 0.45.1"]
     relocked = {"layers": {FRAMEWORK_KEY: index_entry("framework-sci", linux_x86_64=[("six", "1.17.0")])}}
     assert changes(index, relocked) == ["framework-sci: 1 package; -wheel, six 1.16.0/1.17.0 -> 1.17.0"]
     assert changes(relocked, relocked) == ["framework-sci: 1 package; unchanged"]

@@ -29,8 +29,9 @@ from stacktool.metadata import (
     validate,
     write_metadata,
 )
-from stacktool.pack import PackError, pack_layer
+from stacktool.pack import PackError, compose_and_pack, pack_layer
 from stacktool.recompress import recompress_layer
+from stacktool.sbom import sbom_path
 
 SIX_SHA256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
 
@@ -55,7 +56,7 @@ def layer(kit, wheels, posix_trees, fixture_runtime, tmp_path) -> tuple[Path, Pa
 def test_pack_layer_writes_archive_and_valid_metadata(layer, fixture_runtime, tmp_path):
     tree, pylock, config = layer
     archive, metadata_path = tmp_path / "framework-sci.tar.zst", tmp_path / "framework-sci.json"
-    pack_layer(tree, archive, metadata_path, pylock, config)
+    pack_layer(tree, archive, metadata_path, pylock, config, sbom_path(metadata_path))
     metadata = read_metadata(metadata_path)  # validates against the schema
     source = read_json(RuntimeRecord, fixture_runtime.record).source  # what the layer's record names
     assert (source.file, source.origin) == (
@@ -127,7 +128,7 @@ def test_metadata_comes_from_the_layer_record(kit, tmp_path):
         kit.pack_config(pylock, "app-hello"), label="//apps:hello", lock_version=3,
         locked_at="2025-01-02T03:04:05Z", requirements_hash="sha256:" + "ab" * 32,
     )  # fmt: skip
-    pack_layer(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, config)
+    pack_layer(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, config, sbom_path(tmp_path / "a.json"))
     metadata = read_metadata(tmp_path / "a.json")
     assert metadata["python_implementation"] == "cpython@3.11.4"
     assert metadata["runtime_archive"] == {"file": renamed.name, "sha256": sha256_hex(renamed), "origin": "local"}
@@ -158,7 +159,7 @@ def test_pack_layer_is_deterministic(layer, tmp_path, fmt):
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
         out.mkdir()
-        pack_layer(tree, out / f"framework-sci.{fmt}", out / "m.json", pylock, config)
+        pack_layer(tree, out / f"framework-sci.{fmt}", out / "m.json", pylock, config, sbom_path(out / "m.json"))
     assert (first / f"framework-sci.{fmt}").read_bytes() == (second / f"framework-sci.{fmt}").read_bytes()
     assert (first / "m.json").read_text() == (second / "m.json").read_text()
     assert read_metadata(first / "m.json")["archive_name"] == f"framework-sci.{fmt}"
@@ -169,12 +170,28 @@ def test_edited_pylock_is_refused(layer, tmp_path):
     pylock.write_text('lock-version = "1.0"\n# edited by hand\n', encoding="utf-8")
     archive, metadata = tmp_path / "x.tar.zst", tmp_path / "x.json"
     with pytest.raises(PackError) as error:
-        pack_layer(tree, archive, metadata, pylock, config)
+        pack_layer(tree, archive, metadata, pylock, config, sbom_path(metadata))
     message = str(error.value)
     assert message.startswith("pylock.framework-sci.toml changed after //stacks:lock wrote the lock index")
     assert "`bazel run //stacks:lock`" in message
     assert not archive.exists()
     assert not metadata.exists()
+
+
+def test_compose_and_pack_refuses_an_edited_lock_before_composing(kit, fixture_runtime, tmp_path):
+    """The lock is checked first: a layer that could not even be composed (its module file is missing) reports the
+    edited lock file, and nothing is written."""
+    missing = Module(dest="app.py", src=str(tmp_path / "missing.py"))
+    cfg = kit.compose_config("framework-sci", "framework", runtime=fixture_runtime, modules=[missing])
+    pylock = tmp_path / "pylock.framework-sci.toml"
+    pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
+    config = kit.pack_config(pylock, "framework-sci")
+    pylock.write_text('lock-version = "1.0"\n# edited by hand\n', encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PackError, match=r"^pylock\.framework-sci\.toml changed after //stacks:lock"):
+        compose_and_pack(cfg, config, out / "x.tar.zst", out / "x.json", pylock, out / "x.cdx.json")
+    assert list(out.iterdir()) == []
 
 
 def test_record_of_another_version_is_refused(layer, tmp_path):
@@ -188,7 +205,7 @@ def test_record_of_another_version_is_refused(layer, tmp_path):
     (copy_ / LAYER_RECORD).write_text(json.dumps(record), encoding="utf-8")
     archive, metadata = tmp_path / "x.tar.zst", tmp_path / "x.json"
     with pytest.raises(ContractError) as error:
-        pack_layer(copy_, archive, metadata, pylock, config)
+        pack_layer(copy_, archive, metadata, pylock, config, sbom_path(metadata))
     assert str(error.value).startswith(
         f"{copy_ / LAYER_RECORD}: LayerRecord fields differ (missing: -; unknown: windows)"
     )
@@ -204,7 +221,14 @@ def test_env_name_with_dot_can_be_packed(kit, tmp_path):
     compose(cfg, tree)
     pylock = tmp_path / "pylock.cpython3_11.toml"  # PEP 751 names have no dots: stack_lock writes this name
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
-    pack_layer(tree, tmp_path / "a.tar.zst", tmp_path / "a.json", pylock, kit.pack_config(pylock, "cpython3.11"))
+    pack_layer(
+        tree,
+        tmp_path / "a.tar.zst",
+        tmp_path / "a.json",
+        pylock,
+        kit.pack_config(pylock, "cpython3.11"),
+        sbom_path(tmp_path / "a.json"),
+    )
     metadata = read_metadata(tmp_path / "a.json")
     assert (metadata["layer_name"], metadata["kind"], metadata["runtime_layer"]) == (
         "cpython3.11",
@@ -231,7 +255,7 @@ def test_env_name_with_dot_can_be_packed(kit, tmp_path):
 @pytest.fixture
 def good(layer, tmp_path) -> dict[str, Any]:
     tree, pylock, config = layer
-    pack_layer(tree, tmp_path / "g.tar.zst", tmp_path / "g.json", pylock, config)
+    pack_layer(tree, tmp_path / "g.tar.zst", tmp_path / "g.json", pylock, config, sbom_path(tmp_path / "g.json"))
     return json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
 
 
@@ -342,7 +366,7 @@ def test_recompress_layer_gives_the_new_archive_in_metadata_and_sbom(layer, tmp_
 def test_recompress_layer_keeps_the_archive_name(layer, tmp_path):
     tree, pylock, config = layer
     archive, metadata = tmp_path / "framework-sci-linux_x86_64.tar.zst", tmp_path / "framework-sci.json"
-    pack_layer(tree, archive, metadata, pylock, config)
+    pack_layer(tree, archive, metadata, pylock, config, sbom_path(metadata))
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ArchiveError, match=r"must keep the name framework-sci-linux_x86_64\.tar\.zst"):

@@ -6,30 +6,13 @@ framework with six, and two applications over it (one with the `wheel` package, 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import stat
 from pathlib import Path
 
 import pytest
 from stacktool.cli import main
 from stacktool.contract import Module
 from stacktool.size_report import ReportError, archive_members, human, installed_size, render_html, stack_report
-
-
-def tree_files(tree: Path) -> dict[str, tuple[int, str]]:
-    """Regular files below `tree` (symlinks are not followed): relative path -> (size, sha256)."""
-    found = {}
-    for root, _, names in os.walk(tree):
-        for name in names:
-            path = Path(root) / name
-            if stat.S_ISREG(path.lstat().st_mode):
-                found[path.relative_to(tree).as_posix()] = (
-                    path.stat().st_size,
-                    hashlib.sha256(path.read_bytes()).hexdigest(),
-                )
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +45,7 @@ def test_archive_members_are_the_layers_files_in_every_format(kit, stack, tmp_pa
     tree, _ = stack["framework-sci"]
     metadata = kit.pack_tree(tree, tmp_path, "framework-sci", archive_format=fmt)
     members = archive_members(metadata.with_name(f"framework-sci-linux_x86_64.{fmt}"), digests=True)
-    files = tree_files(tree)
+    files = kit.tree_files(tree)
     assert {m.path: (m.size, m.digest) for m in members if m.kind == "file"} == files
     links = {m.path for m in members if m.kind == "symlink"}
     tree_links = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_symlink()}
@@ -72,16 +55,16 @@ def test_archive_members_are_the_layers_files_in_every_format(kit, stack, tmp_pa
     assert all(m.digest == "" for m in archive_members(metadata.with_name(f"framework-sci-linux_x86_64.{fmt}")))
 
 
-def test_the_report_counts_each_layer_once_for_the_stack_and_once_per_app_for_one_venv_each(stack):
+def test_the_report_counts_each_layer_once_for_the_stack_and_once_per_app_for_one_venv_each(kit, stack):
     paths = {name: metadata for name, (_, metadata) in stack.items()}
     apps = [[paths["cpython3_11"], paths["framework-sci"], paths[app]] for app in ("app-one", "app-two")]
     report = stack_report(apps)
-    sizes = {name: sum(size for size, _ in tree_files(tree).values()) for name, (tree, _) in stack.items()}
+    sizes = {name: sum(size for size, _ in kit.tree_files(tree).values()) for name, (tree, _) in stack.items()}
     layers = {layer["install_target"]: layer for layer in report["layers"]}
     assert list(layers) == ["cpython3_11", "framework-sci", "app-one", "app-two"]  # lowest first
     for name, layer in layers.items():
         assert layer["installed_size"] == sizes[name]
-        assert layer["files"] == len(tree_files(stack[name][0]))
+        assert layer["files"] == len(kit.tree_files(stack[name][0]))
         assert layer["archive_size"] == paths[name].with_suffix(".tar.zst").stat().st_size
     assert layers["framework-sci"]["apps"] == ["app-one", "app-two"]
     assert layers["app-one"]["apps"] == ["app-one"]
