@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from installer.records import parse_record_file
@@ -60,10 +60,11 @@ class Composer:
 
     out: Path
     owners: dict[str, str]
+    made: set[str] = field(default_factory=set)  # directories below `out` known to exist ("" is `out`)
 
     def add_tree(self, tree: Path, owner: str) -> None:
         for relative, path in _entries(tree):
-            self.add_file(relative, path, owner)
+            self.add_file(relative, Path(path), owner)
 
     def adopt(self, owner: str) -> None:
         """Records what is already in `out` (an unpacked runtime) as written by `owner`."""
@@ -77,7 +78,7 @@ class Composer:
             return  # e.g. a namespace package's identical __init__.py in two wheels
         dest = self._claim(relative, owner)
         if link_target is not None:
-            dest.symlink_to(link_target)
+            os.symlink(link_target, dest)
             return
         try:
             os.link(real, dest)
@@ -85,28 +86,31 @@ class Composer:
             shutil.copyfile(real, dest)  # another file system (e.g. an input from the source tree)
 
     def add_bytes(self, relative: str, data: bytes, owner: str) -> None:
-        self._claim(relative, owner).write_bytes(data)
+        Path(self._claim(relative, owner)).write_bytes(data)
 
     def add_symlink(self, relative: str, target: str, owner: str) -> None:
-        self._claim(relative, owner).symlink_to(target)
+        os.symlink(target, self._claim(relative, owner))
 
-    def _claim(self, relative: str, owner: str) -> Path:
+    def _claim(self, relative: str, owner: str) -> str:
         """The destination of `relative`, recorded as `owner`'s; an error when another input wrote it."""
         if relative in self.owners:
             raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
         self.owners[relative] = owner
-        dest = self.out / relative
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        return dest
+        parent = relative.rpartition("/")[0]
+        if parent not in self.made:  # one mkdir per directory, not per file (20,000 files in a PyTorch layer)
+            (self.out / parent).mkdir(parents=True, exist_ok=True)
+            self.made.add(parent)
+        return os.path.join(self.out, relative)
 
 
-def _entries(tree: Path) -> list[tuple[str, Path]]:
+def _entries(tree: Path) -> list[tuple[str, str]]:
     """(path relative to `tree`, path) of every file and symlink in `tree`, sorted."""
     found = []
-    for directory, dirnames, files in os.walk(tree):
-        for name in files + [d for d in dirnames if (Path(directory) / d).is_symlink()]:
-            path = Path(directory) / name
-            found.append((path.relative_to(tree).as_posix(), path))
+    root = os.fspath(tree)
+    for directory, dirnames, files in os.walk(root):
+        prefix = os.path.relpath(directory, root).replace(os.sep, "/") + "/" if directory != root else ""
+        for name in files + [d for d in dirnames if os.path.islink(os.path.join(directory, d))]:
+            found.append((prefix + name, os.path.join(directory, name)))
     return sorted(found)
 
 

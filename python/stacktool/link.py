@@ -110,8 +110,10 @@ def shared_libraries(tree: Path, layout: Layout, exclude: list[str]) -> dict[str
     site = tree / layout.site_packages
     for directory, _, files in sorted(os.walk(site)):
         for name in sorted(files):
+            if not is_shared_library(name):
+                continue
             relative = os.path.relpath(os.path.join(directory, name), site).replace(os.sep, "/")
-            if not is_shared_library(name) or any(fnmatch.fnmatch(relative, p) for p in exclude):
+            if any(fnmatch.fnmatch(relative, p) for p in exclude):
                 continue
             if name in found:
                 raise LinkError(
