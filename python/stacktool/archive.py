@@ -3,12 +3,15 @@
 `write_archive` produces byte-for-byte reproducible output: members are sorted by path components, owners and
 times are fixed, and file modes are derived from file content (Bazel marks every output executable, so on-disk
 modes cannot be trusted). `recompress` turns a tar.zst archive into the release compression, with the same tar
-stream inside. `extract_archive` relies on `tarfile`'s `data` filter, and leaves nothing behind on failure.
+stream inside. `extract_archive` relies on `tarfile`'s `data` filter, and leaves nothing behind on failure;
+`read_members` applies the same checks to read an archive into memory (a runtime layer is packed from its
+python-build-standalone archive without writing its 2,000 files to disk and reading them back).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import lzma
 import os
 import posixpath
@@ -18,7 +21,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, NamedTuple, cast
@@ -66,13 +69,22 @@ FAST = Zstd(level=3, threads=-1, job_size=8 << 20)
 RELEASE = Zstd(level=16, window_log=27, long_distance=True, min_match=3, search_log=3, threads=-1, job_size=32 << 20)
 
 
+class Member(NamedTuple):
+    """An archive member held in memory, named by its path below the top directory."""
+
+    kind: str  # "dir", "file" or "symlink"
+    data: bytes = b""  # a file's content
+    target: str = ""  # a symlink's target
+
+
 class _Entry(NamedTuple):
-    """One member to write: its archive name (no trailing slash), where it lives, and what it is."""
+    """One member to write: its archive name (no trailing slash), where it lives (or its content), and what it is."""
 
     name: str
-    path: Path
+    path: Path | None
     kind: str  # "dir", "file" or "symlink"
     target: str = ""
+    data: bytes | None = None  # a file's content, when it is not on disk
 
 
 def _check_top(top: str) -> None:
@@ -108,14 +120,17 @@ def _codec(fh: BinaryIO, fmt: str, *, write: bool, zstd: Zstd = FAST) -> IO[byte
     return lzma.LZMAFile(fh, "rb")
 
 
-def write_archive(src: Path, dest: Path, *, top: str, fmt: str) -> None:
-    """Pack directory `src` into `dest` with every member under `top/`, deterministically and atomically."""
+def write_archive(src: Path, dest: Path, *, top: str, fmt: str, members: Mapping[str, Member] | None = None) -> None:
+    """Pack directory `src` into `dest` with every member under `top/`, deterministically and atomically; `members`
+    (relative path -> Member): members held in memory, written as if they were in `src` too."""
     _check_top(top)
     if fmt not in FORMATS:
         raise ArchiveError(f"unknown archive format {fmt!r} (expected one of {', '.join(FORMATS)})")
     if not src.is_dir():
         raise ArchiveError(f"{src}: not a directory")
     entries = _scan(src, top)
+    if members:
+        entries = _merge(entries, members, top)
     partial = dest.with_name(dest.name + ".partial")
     try:
         with partial.open("wb") as fh:
@@ -180,6 +195,21 @@ def _scan(src: Path, top: str) -> list[_Entry]:
     return entries
 
 
+def _merge(entries: list[_Entry], members: Mapping[str, Member], top: str) -> list[_Entry]:
+    """`entries` (from disk) and `members` (in memory, with the directories that hold them) in path-component
+    order, which is the order `_scan` visits a tree in."""
+    merged: dict[str, _Entry] = {}
+    for rel, member in members.items():
+        parts = rel.split("/")
+        for directory in (posixpath.join(top, *parts[:depth]) for depth in range(len(parts))):
+            merged.setdefault(directory, _Entry(directory, None, "dir"))
+        name = posixpath.join(top, rel)
+        target = _link_target(Path(name), rel, member.target) if member.kind == "symlink" else ""
+        merged[name] = _Entry(name, None, member.kind, target, member.data if member.kind == "file" else None)
+    merged.update((entry.name, entry) for entry in entries)
+    return sorted(merged.values(), key=lambda entry: entry.name.split("/"))
+
+
 def _link_target(path: Path, rel: str, target: str) -> str:
     """Return the target of symlink `rel` (at `path`), provided it is relative and stays inside the tree.
 
@@ -192,7 +222,17 @@ def _link_target(path: Path, rel: str, target: str) -> str:
 
 def _content_mode(fh: BinaryIO) -> int:
     """The normalized mode of the regular file open as `fh`: executable when its content says so."""
-    return 0o755 if os.pread(fh.fileno(), 4, 0).startswith(_EXEC_MAGICS) else 0o644
+    return _data_mode(os.pread(fh.fileno(), 4, 0))
+
+
+def _data_mode(data: bytes) -> int:
+    """The normalized mode of a file whose content starts with `data`."""
+    return 0o755 if data.startswith(_EXEC_MAGICS) else 0o644
+
+
+def _opened(entry: _Entry) -> BinaryIO:
+    assert entry.path is not None, f"{entry.name} has neither a path nor content"
+    return entry.path.open("rb")
 
 
 def _write_tar(stream: IO[bytes], entries: list[_Entry]) -> None:
@@ -201,8 +241,11 @@ def _write_tar(stream: IO[bytes], entries: list[_Entry]) -> None:
         for entry in entries:
             info = tarfile.TarInfo(entry.name)
             info.mtime, info.uid, info.gid, info.uname, info.gname = FIXED_MTIME, 0, 0, "", ""
-            if entry.kind == "file":
-                with entry.path.open("rb") as fh:
+            if entry.data is not None:
+                info.mode, info.size = _data_mode(entry.data), len(entry.data)
+                tf.addfile(info, io.BytesIO(entry.data))
+            elif entry.kind == "file":
+                with _opened(entry) as fh:
                     info.mode, info.size = _content_mode(fh), os.fstat(fh.fileno()).st_size
                     tf.addfile(info, fh)
             else:
@@ -224,13 +267,32 @@ def _write_zip(fh: BinaryIO, entries: list[_Entry]) -> None:
             elif entry.kind == "symlink":
                 info.external_attr = (stat.S_IFLNK | 0o777) << 16
                 zf.writestr(info, entry.target.encode())
+            elif entry.data is not None:
+                info.external_attr = (stat.S_IFREG | _data_mode(entry.data)) << 16
+                zf.writestr(info, entry.data, compress_type=zipfile.ZIP_DEFLATED)
             else:
                 info.compress_type = zipfile.ZIP_DEFLATED  # at zlib's default level, 6
-                with entry.path.open("rb") as src:
+                with _opened(entry) as src:
                     info.external_attr = (stat.S_IFREG | _content_mode(src)) << 16
                     info.file_size = os.fstat(src.fileno()).st_size  # lets zipfile decide on zip64 up front
                     with zf.open(info, "w") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
+
+
+def _format(archive: Path) -> str:
+    fmt = next((fmt for fmt in FORMATS if archive.name.endswith("." + fmt)), None)
+    if fmt is None:
+        raise ArchiveError(f"{archive}: unknown archive format (expected a name ending in one of {', '.join(FORMATS)})")
+    return fmt
+
+
+def _corrupt_errors(fmt: str) -> tuple[type[Exception], ...]:
+    """What reading an archive of format `fmt` raises when its bytes are corrupt."""
+    if fmt == "tar.zst":
+        import zstandard
+
+        return (*_CORRUPT_ERRORS, zstandard.ZstdError)
+    return _CORRUPT_ERRORS
 
 
 def extract_archive(archive: Path, dest_dir: Path, *, top: str) -> Path:
@@ -239,31 +301,119 @@ def extract_archive(archive: Path, dest_dir: Path, *, top: str) -> Path:
     Members are extracted without their `top/` prefix into a staging `top` directory, so that the data filter keeps
     every member and link inside `top`; it is renamed into place once complete."""
     _check_top(top)
-    fmt = next((fmt for fmt in FORMATS if archive.name.endswith("." + fmt)), None)
-    if fmt is None:
-        raise ArchiveError(f"{archive}: unknown archive format (expected a name ending in one of {', '.join(FORMATS)})")
+    fmt = _format(archive)
     if not dest_dir.is_dir():
         raise ArchiveError(f"{dest_dir}: extraction directory does not exist")
     final = dest_dir / top
     if os.path.lexists(final):
         raise ArchiveError(f"{final}: already exists; remove it before extracting {archive}")
-    corrupt = _CORRUPT_ERRORS
-    if fmt == "tar.zst":
-        import zstandard
-
-        corrupt += (zstandard.ZstdError,)
     staging = Path(tempfile.mkdtemp(prefix=f".{top}.partial-", dir=dest_dir))
     try:
         (staging / top).mkdir()  # its mode from the umask, as the data filter leaves directories
-        _extract(archive, fmt, staging / top, _member_filter(archive, top))
+        _extract(archive, fmt, staging / top, _member_filter(archive, top, _kind_on_disk))
         (staging / top).rename(final)
-    except corrupt as exc:
+    except _corrupt_errors(fmt) as exc:
         raise ArchiveError(f"{archive}: corrupt or unreadable archive: {exc}") from exc
     except OSError as exc:
         raise ArchiveError(f"{archive}: cannot extract: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def read_members(archive: Path, *, top: str) -> dict[str, Member]:
+    """The members of `archive` (all under `top/`) in memory, by path below `top`, as `extract_archive` would
+    extract them: through the same checks, a hard link read as a copy of its target, a later member replacing an
+    earlier one of the same name."""
+    _check_top(top)
+    fmt = _format(archive)
+    members: dict[str, Member] = {}
+
+    def kind_of(_dest: str, rel: str) -> str:
+        member = members.get(rel)
+        return member.kind if member else ""
+
+    keep = _member_filter(archive, top, kind_of)
+    # The data filter resolves names below a destination directory: an empty one makes its checks lexical.
+    with tempfile.TemporaryDirectory(prefix=".members-") as empty:
+        try:
+            for member, content in _archive_members(archive, fmt):
+                kept = keep(member, empty)
+                if kept is None:
+                    continue
+                if kept.isdir():
+                    members[kept.name] = Member("dir")
+                elif kept.issym():
+                    members[kept.name] = Member("symlink", target=kept.linkname)
+                elif kept.islnk():
+                    members[kept.name] = members[kept.linkname]
+                else:
+                    members[kept.name] = Member("file", data=content())
+        except _corrupt_errors(fmt) as exc:
+            raise ArchiveError(f"{archive}: corrupt or unreadable archive: {exc}") from exc
+    # On disk the data filter resolves the links extracted before a member; here nothing is on disk, so a link
+    # that escapes through other links (CVE-2025-4517's chains) is found once every link is known.
+    for rel, member in members.items():
+        if member.kind == "symlink" and _escapes(members, rel):
+            raise ArchiveError(f"{archive}: member {top + '/' + rel!r}: its target leads outside {top!r} through links")
+    return members
+
+
+def _escapes(members: Mapping[str, Member], link: str) -> bool:
+    """Whether symlink `link` resolves, following the links among `members`, to a path outside them."""
+    resolved = link.split("/")[:-1]
+    pending = members[link].target.split("/")
+    for _ in range(64):  # links followed at most (the kernel's limit is 40)
+        while pending:
+            part = pending.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not resolved:
+                    return True
+                resolved.pop()
+                continue
+            target = members.get("/".join([*resolved, part]))
+            if target is not None and target.kind == "symlink":
+                if posixpath.isabs(target.target):
+                    return True
+                pending = target.target.split("/") + pending
+                break
+            resolved.append(part)
+        else:
+            return False
+    return True
+
+
+def _archive_members(archive: Path, fmt: str) -> Iterator[tuple[tarfile.TarInfo, Callable[[], bytes]]]:
+    """Each member of `archive`, described as a tar member, and how to read its content (before the next one)."""
+    if fmt == "zip":
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                yield _zip_member(archive, zf, info), lambda info=info: zf.read(info)  # type: ignore[misc]
+        return
+    with (
+        archive.open("rb") as fh,
+        _codec(fh, fmt, write=False) as stream,
+        tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errorlevel=2) as tf,
+    ):
+        for member in tf:
+            yield member, lambda member=member: cast(IO[bytes], tf.extractfile(member)).read()  # type: ignore[misc]
+
+
+def write_members(members: Mapping[str, Member], out: Path) -> None:
+    """Writes `members` (from `read_members`) into the directory `out`, file modes derived from content as
+    `write_archive` derives them."""
+    for rel, member in sorted(members.items(), key=lambda item: item[0].split("/")):
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if member.kind == "dir":
+            path.mkdir(exist_ok=True)
+        elif member.kind == "symlink":
+            path.symlink_to(member.target)
+        else:
+            path.write_bytes(member.data)
+            path.chmod(_data_mode(member.data))
 
 
 def _extract(archive: Path, fmt: str, staging: Path, keep: _Filter) -> None:
@@ -280,10 +430,19 @@ def _extract(archive: Path, fmt: str, staging: Path, keep: _Filter) -> None:
         tf.extractall(staging, filter=keep)
 
 
-def _member_filter(archive: Path, top: str) -> _Filter:
+def _kind_on_disk(dest: str, rel: str) -> str:
+    """What `rel` below `dest` is: "symlink", "file" (a regular file, or a link to one), "dir", or ""."""
+    path = os.path.join(dest, rel)
+    if os.path.islink(path):
+        return "symlink"
+    return "file" if os.path.isfile(path) else "dir" if os.path.isdir(path) else ""
+
+
+def _member_filter(archive: Path, top: str, kind_of: Callable[[str, str], str]) -> _Filter:
     """The extraction filter: a member must lie under `top/`, then, renamed relative to `top`, pass the data filter
     and neither be nor be written through a symlink extracted before it. The data filter allows that when the link
-    stays inside, but before CPython 3.11.13 chains of such links fool its checks (CVE-2025-4517)."""
+    stays inside, but before CPython 3.11.13 chains of such links fool its checks (CVE-2025-4517). `kind_of(dest,
+    rel)`: what was extracted at `rel` (see `_kind_on_disk`)."""
 
     def refuse(member: tarfile.TarInfo, reason: str) -> ArchiveError:
         return ArchiveError(f"{archive}: member {member.name!r}: {reason}")
@@ -306,9 +465,9 @@ def _member_filter(archive: Path, top: str) -> _Filter:
         except tarfile.FilterError as exc:
             raise refuse(member, str(exc)) from exc
         parts = filtered.name.split("/")
-        if any(os.path.islink(os.path.join(dest, *parts[: i + 1])) for i in range(len(parts))):
+        if any(kind_of(dest, "/".join(parts[: i + 1])) == "symlink" for i in range(len(parts))):
             raise refuse(member, "would replace, or be written through, a symlink")
-        if filtered.islnk() and not os.path.isfile(os.path.join(dest, filtered.linkname)):
+        if filtered.islnk() and kind_of(dest, filtered.linkname) != "file":
             raise refuse(member, f"hard link target {member.linkname!r} is not a regular file extracted before it")
         return filtered
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from installer.records import parse_record_file
 
+from stacktool.archive import Member, write_members
 from stacktool.contract import (
     LAYER_RECORD,
     RECORD_VERSION,
@@ -31,7 +31,7 @@ from stacktool.contract import (
 )
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
-from stacktool.install import strip_installer_tooling, unpack_runtime
+from stacktool.install import runtime_members
 from stacktool.layout import Layout
 from stacktool.link import (
     BASE_PYTHON_LINK,
@@ -61,20 +61,23 @@ class Composer:
     out: Path
     owners: dict[str, str]
     made: set[str] = field(default_factory=set)  # directories below `out` known to exist ("" is `out`)
+    memory: dict[str, Member] = field(default_factory=dict)  # a runtime's files, not written to `out`
 
     def add_tree(self, tree: Path, owner: str) -> None:
         for relative, path in _entries(tree):
             self.add_file(relative, Path(path), owner)
 
-    def adopt(self, owner: str) -> None:
-        """Records what is already in `out` (an unpacked runtime) as written by `owner`."""
-        for relative, _ in _entries(self.out):
-            self.owners[relative] = owner
+    def adopt(self, members: dict[str, Member], owner: str) -> None:
+        """Takes `members` (a runtime's files, in memory) as the layer's, written by `owner`."""
+        self.memory = members
+        for relative, member in members.items():
+            if member.kind != "dir":
+                self.owners[relative] = owner
 
     def add_file(self, relative: str, source: Path, owner: str) -> None:
         real = unstaged(source)
         link_target = os.readlink(real) if real.is_symlink() else None  # a relative link of the tree itself
-        if relative in self.owners and link_target is None and _same_content(self.out / relative, source):
+        if relative in self.owners and link_target is None and self._holds(relative, source):
             return  # e.g. a namespace package's identical __init__.py in two wheels
         dest = self._claim(relative, owner)
         if link_target is not None:
@@ -90,6 +93,13 @@ class Composer:
 
     def add_symlink(self, relative: str, target: str, owner: str) -> None:
         os.symlink(target, self._claim(relative, owner))
+
+    def _holds(self, relative: str, source: Path) -> bool:
+        """Whether the layer's file `relative` has the content of `source`."""
+        if relative in self.memory:
+            member = self.memory[relative]
+            return member.kind == "file" and member.data == source.read_bytes()
+        return _same_content(self.out / relative, source)
 
     def _claim(self, relative: str, owner: str) -> str:
         """The destination of `relative`, recorded as `owner`'s; an error when another input wrote it."""
@@ -137,15 +147,15 @@ def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
 
 
 def _venv_files(
-    out: Path | None, layout: Layout, target: Platform, venv_files: Path | None, archive: str
+    runtime: dict[str, Member] | None, layout: Layout, target: Platform, venv_files: Path | None, archive: str
 ) -> dict[str, str]:
-    """Writes into `venv_files` (None: nowhere) the files every virtual environment over the runtime unpacked in
-    `out` (needed for Windows only) starts with; returns the symlinks it has too (a tree artifact may lose its
-    symlinks, a record cannot)."""
+    """Writes into `venv_files` (None: nowhere) the files every virtual environment over the runtime whose files
+    are `runtime` (needed for Windows only) starts with; returns the symlinks it has too (a tree artifact may lose
+    its symlinks, a record cannot)."""
     if layout.windows:  # the runtime's venv launchers start its python.exe as the venv's python
-        assert out is not None, "a Windows runtime's venv files come from the unpacked runtime"
+        assert runtime is not None, "a Windows runtime's venv files come from the runtime's files"
         for relative, candidates in windows_venv_launchers().items():
-            found = next((out / c for c in candidates if (out / c).is_file()), None)
+            found = next((runtime[c] for c in candidates if runtime.get(c, Member("dir")).kind == "file"), None)
             if found is None:
                 raise ComposeError(
                     f"{archive} has no Windows venv launcher ({' or '.join(candidates)}); is it a "
@@ -153,7 +163,7 @@ def _venv_files(
                 )
             if venv_files is not None:
                 (venv_files / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(found, venv_files / relative)
+                (venv_files / relative).write_bytes(found.data)
         return {}
     if venv_files is not None:
         wrapper = venv_files / "bin" / "python"
@@ -190,35 +200,27 @@ def _runtime_archive(config: ComposeConfig) -> Path:
     return Path(config.runtime_archive)
 
 
-def _record(config: ComposeConfig, layout: Layout, unpacked: Path | None, venv_files: Path | None) -> RuntimeRecord:
-    """The runtime layer's record, its venv files written into `venv_files` unless that is None; `unpacked`: the
-    runtime unpacked, where a Windows runtime's venv launchers come from (None for the others)."""
+def _record(
+    config: ComposeConfig, layout: Layout, runtime: dict[str, Member] | None, venv_files: Path | None
+) -> RuntimeRecord:
+    """The runtime layer's record, its venv files written into `venv_files` unless that is None; `runtime`: the
+    runtime's files, where a Windows runtime's venv launchers come from (None for the others)."""
     archive = _runtime_archive(config)
-    venv_symlinks = _venv_files(unpacked, layout, platform(config.platform), venv_files, archive.name)
+    venv_symlinks = _venv_files(runtime, layout, platform(config.platform), venv_files, archive.name)
     return RuntimeRecord(layout.runtime_python, _runtime_source(config, archive), venv_symlinks)
-
-
-def _unpack_runtime(config: ComposeConfig, out: Path, layout: Layout) -> RuntimeRecord:
-    """Unpacks a runtime layer's archive into `out` (installer tooling stripped); returns its record."""
-    unpack_runtime(_runtime_archive(config), out, layout)
-    strip_installer_tooling(out, layout)
-    return _record(config, layout, out, None)
 
 
 def runtime_record(config: ComposeConfig, venv_files: Path) -> RuntimeRecord:
     """What a runtime layer publishes for the layers above it: its record, its venv files written into `venv_files`.
 
     Its own action, beside the runtime's Pack, so that the layers above wait for this, not for the runtime layer to
-    be packed. It unpacks nothing for Linux and macOS (their venv files are generated; Pack checks the archive), and
-    only for Windows the archive, into a scratch directory, for the runtime's venv launchers."""
+    be packed. It reads nothing of the archive for Linux and macOS (their venv files are generated; Pack checks the
+    archive), and only for Windows the archive, in memory, for the runtime's venv launchers."""
     if config.kind != "runtime":
         raise ComposeError(f"{config.env_name}: only a runtime layer publishes a runtime record")
     layout = Layout(config.python, platform(config.platform).is_windows)
-    if not layout.windows:
-        return _record(config, layout, None, venv_files)
-    with tempfile.TemporaryDirectory(prefix=".runtime-", dir=venv_files.parent) as scratch:
-        unpack_runtime(_runtime_archive(config), Path(scratch), layout)
-        return _record(config, layout, Path(scratch), venv_files)
+    runtime = runtime_members(_runtime_archive(config), layout) if layout.windows else None
+    return _record(config, layout, runtime, venv_files)
 
 
 def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer) -> RuntimeRecord:
@@ -244,12 +246,22 @@ def _package(wheel: Wheel, layout: Layout) -> Package:
 def compose(config: ComposeConfig, out: Path) -> RuntimeRecord:
     """Builds the layer described by `config` in the empty directory `out`; returns the runtime's record (for a
     runtime layer, the record `runtime_record` publishes)."""
+    runtime, files = compose_for_pack(config, out)
+    write_members(files, out)
+    return runtime
+
+
+def compose_for_pack(config: ComposeConfig, out: Path) -> tuple[RuntimeRecord, dict[str, Member]]:
+    """`compose`, except that a runtime layer's files from its archive stay in memory (the pack verb writes them into
+    the archive straight from there): returns the runtime's record and those files (by path in the layer; none for
+    other layers), which `out` lacks."""
     layout = Layout(config.python, platform(config.platform).is_windows)
     composer = Composer(out, {})
     runtime = None
     if config.kind == "runtime":
-        runtime = _unpack_runtime(config, out, layout)
-        composer.adopt(f"runtime archive of {config.env_name}")
+        files = runtime_members(_runtime_archive(config), layout)
+        runtime = _record(config, layout, files, None)
+        composer.adopt(files, f"runtime archive of {config.env_name}")
     for wheel in config.wheels:
         composer.add_tree(Path(wheel.tree), wheel.filename)
     for module in config.modules:
@@ -281,4 +293,4 @@ def compose(config: ComposeConfig, out: Path) -> RuntimeRecord:
     composer.add_bytes(LAYER_RECORD, to_json(record).encode(), generated)
     composer.add_bytes(VENVSTACKS_LAYER_CONFIG, venvstacks_layer_config(record, layout), generated)
     composer.add_bytes("postinstall.py", (INJECTED / "postinstall.py").read_bytes(), generated)
-    return runtime
+    return runtime, composer.memory

@@ -1,4 +1,5 @@
-"""The install verbs: one wheel, or one python-build-standalone archive, into a tree of its own.
+"""Installing: one wheel into a tree of its own (the install-wheel verb), and the files of one python-build-standalone
+archive, read into memory for its runtime layer.
 
 Each tree uses the final layout of a layer (`lib/pythonX.Y/site-packages`, `bin`, ... or the Windows
 equivalents), so composing a layer is linking trees together, and the tree of a wheel is the same for every
@@ -10,9 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+import posixpath
 import re
-import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,7 +25,7 @@ from installer.scripts import Script
 from installer.sources import WheelFile
 from installer.utils import Scheme
 
-from stacktool.archive import extract_archive
+from stacktool.archive import Member, read_members
 from stacktool.errors import UserError
 from stacktool.layout import Layout
 
@@ -118,18 +120,23 @@ def install_wheel(wheel: Path, out: Path, layout: Layout, arch: str) -> None:
         raise InstallError(f"cannot install {wheel.name}: {error}") from error
 
 
-def unpack_runtime(archive: Path, out: Path, layout: Layout) -> None:
-    """Unpacks a python-build-standalone `install_only` archive (everything under `python/`) into `out`."""
-    top = extract_archive(archive, out, top="python")
-    for child in sorted(top.iterdir()):
-        child.rename(out / child.name)
-    top.rmdir()
-    if not (out / layout.runtime_python).exists():
-        found = sorted(p.name for p in (out / ("" if layout.windows else "bin")).glob("python*"))
+def runtime_members(archive: Path, layout: Layout) -> dict[str, Member]:
+    """The files of a python-build-standalone `install_only` archive (everything under `python/`), in memory by path
+    below `python/`, installer tooling stripped (see `strip_installer_tooling`)."""
+    members = read_members(archive, top="python")
+    if members.get(layout.runtime_python, Member("dir")).kind == "dir":
+        scripts = "" if layout.windows else "bin/"
+        found = sorted(
+            rel[len(scripts) :]
+            for rel in members
+            if rel.startswith(scripts + "python") and "/" not in rel[len(scripts) :]
+        )
         raise InstallError(
             f"{archive.name} is not a CPython {layout.python} install_only archive for this platform: "
             f"{layout.runtime_python} is missing (found {', '.join(found) or 'no interpreter'})"
         )
+    strip_installer_tooling(members, layout)
+    return members
 
 
 # What venvstacks removes from a published runtime: the installer tooling (layers are installed at build time, and a
@@ -137,23 +144,42 @@ def unpack_runtime(archive: Path, out: Path, layout: Layout) -> None:
 INSTALLER_TOOLING = ("pip", "setuptools", "wheel")
 
 
-def strip_installer_tooling(out: Path, layout: Layout) -> None:
-    """Removes pip, setuptools and wheel (by their RECORD) and the scripts not named python* from the runtime in
-    `out`."""
-    site = out / layout.site_packages
-    for record in sorted(site.glob("*.dist-info/RECORD")):
-        distribution = record.parent.name.split("-")[0].lower()
-        if distribution not in INSTALLER_TOOLING:
+def strip_installer_tooling(members: dict[str, Member], layout: Layout) -> None:
+    """Removes pip, setuptools and wheel (by their RECORD), the scripts not named python*, and the directories below
+    site-packages left without a file, from the runtime `members` (by path in the runtime)."""
+    site = layout.site_packages
+    for rel in list(members):  # every directory explicit, as on disk: removing what is in one leaves it
+        for parent in _parents(rel):
+            members.setdefault(parent, Member("dir"))
+
+    def remove(path: str) -> None:  # and everything below it
+        for rel in [rel for rel in members if rel == path or rel.startswith(path + "/")]:
+            del members[rel]
+
+    for rel, member in sorted(members.items()):
+        parent, _, name = rel.rpartition("/")
+        if parent.rpartition("/")[0] != site or name != "RECORD" or not parent.endswith(".dist-info"):
             continue
-        for path, _, _ in parse_record_file(record.read_text(encoding="utf-8").splitlines()):
-            target = Path(os.path.normpath(site / path))
-            if target.is_relative_to(out) and (target.is_file() or target.is_symlink()):
-                target.unlink()
-        shutil.rmtree(record.parent)
-    scripts = out / layout.scripts
-    for entry in sorted(scripts.iterdir()) if scripts.is_dir() else []:
-        if not entry.name.lower().startswith("python"):
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    for directory, _, _ in sorted(os.walk(site), reverse=True):  # what the RECORDs emptied
-        if Path(directory) != site and not any(Path(directory).iterdir()):
-            Path(directory).rmdir()
+        if parent.rpartition("/")[2].split("-")[0].lower() not in INSTALLER_TOOLING:
+            continue
+        for path, _, _ in parse_record_file(member.data.decode("utf-8").splitlines()):
+            target = posixpath.normpath(f"{site}/{path}")
+            if target in members and members[target].kind != "dir":
+                del members[target]
+        remove(parent)
+    scripts = layout.scripts + "/"
+    for name in sorted(
+        {rel[len(scripts) :] for rel in members if rel.startswith(scripts) and "/" not in rel[len(scripts) :]}
+    ):
+        if not name.lower().startswith("python"):
+            remove(scripts + name)
+    holding = {parent for rel, m in members.items() if m.kind != "dir" for parent in _parents(rel)}
+    for rel in [rel for rel, m in members.items() if m.kind == "dir" and rel.startswith(site + "/")]:
+        if rel not in holding:
+            del members[rel]
+
+
+def _parents(rel: str) -> Iterator[str]:
+    """The directories that hold `rel`: `a`, `a/b` for `a/b/c`."""
+    parts = rel.split("/")
+    return ("/".join(parts[:depth]) for depth in range(1, len(parts)))

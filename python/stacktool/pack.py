@@ -5,8 +5,9 @@ One action, not compose then pack: the composed tree never becomes a Bazel outpu
 staged into another action's sandbox, or handed over without its symlinks (remote execution and building without
 the bytes may dereference a tree artifact's symlinks, bazelbuild/bazel#16361). The scratch tree is hard links of
 the wheels' installed trees, so it costs little to write; it is deleted before the action ends (only a killed
-action, which runs unsandboxed, can leave it in the output directory). The tree itself is the `trees` output
-group's (the compose verb), for inspection.
+action, which runs unsandboxed, can leave it in the output directory). A runtime layer's files go from its
+python-build-standalone archive into the layer's archive without being written to disk (stacktool.compose's
+`compose_for_pack`). The tree itself is the `trees` output group's (the compose verb), for inspection.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from stacktool.archive import write_archive
-from stacktool.compose import compose
+from stacktool.archive import Member, write_archive
+from stacktool.compose import compose_for_pack
 from stacktool.contract import LAYER_RECORD, ComposeConfig, LayerRecord, PackConfig, read_json
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
@@ -37,8 +38,8 @@ def compose_and_pack(
     with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=archive.parent) as scratch:
         tree = Path(scratch) / layer.env_name
         tree.mkdir()
-        compose(layer, tree)
-        _pack(tree, archive, metadata_path, (pylock, lock_sha256), config, sbom)
+        _, runtime_files = compose_for_pack(layer, tree)
+        _pack(tree, runtime_files, archive, metadata_path, (pylock, lock_sha256), config, sbom)
 
 
 def _check_lock(pylock: Path, config: PackConfig) -> str:
@@ -55,15 +56,22 @@ def _check_lock(pylock: Path, config: PackConfig) -> str:
 def pack_layer(tree: Path, archive: Path, metadata_path: Path, pylock: Path, config: PackConfig, sbom: Path) -> None:
     """Writes `archive` (top directory: the layer's install target), `metadata_path` and the layer's CycloneDX SBOM
     `sbom` (stacktool.sbom) for the layer composed in `tree`."""
-    _pack(tree, archive, metadata_path, (pylock, _check_lock(pylock, config)), config, sbom)
+    _pack(tree, {}, archive, metadata_path, (pylock, _check_lock(pylock, config)), config, sbom)
 
 
 def _pack(
-    tree: Path, archive: Path, metadata_path: Path, lock: tuple[Path, str], config: PackConfig, sbom: Path
+    tree: Path,
+    runtime_files: dict[str, Member],
+    archive: Path,
+    metadata_path: Path,
+    lock: tuple[Path, str],
+    config: PackConfig,
+    sbom: Path,
 ) -> None:
+    """`pack_layer`, the layer's files being those in `tree` and `runtime_files` (see `compose_for_pack`)."""
     pylock, lock_sha256 = lock
     record = read_json(LayerRecord, tree / LAYER_RECORD)
-    write_archive(tree, archive, top=record.install_target, fmt=config.archive_format)
+    write_archive(tree, archive, top=record.install_target, fmt=config.archive_format, members=runtime_files)
     source = record.runtime_source
     runtime = record.kind == "runtime"
     metadata = {

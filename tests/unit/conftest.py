@@ -22,7 +22,7 @@ from runtime_fixtures import make_fixture_runtime
 from stacktool.compose import compose, runtime_record
 from stacktool.contract import ComposeConfig, Module, PackConfig, RuntimeSource, Wheel, to_json
 from stacktool.digest import sha256_of
-from stacktool.install import install_wheel, unpack_runtime
+from stacktool.install import install_wheel
 from stacktool.layout import Layout
 from stacktool.pack import pack_layer
 from stacktool.sbom import sbom_path
@@ -115,14 +115,6 @@ def runtime_archive() -> Path:
     if not RUNTIME_ARCHIVE.exists():
         pytest.skip(f"local runtime archive {RUNTIME_ARCHIVE} is absent")
     return RUNTIME_ARCHIVE
-
-
-@pytest.fixture(scope="session")
-def runtime_tree(runtime_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The local runtime archive unpacked by `unpack_runtime` (the runtime's base tree)."""
-    out = tmp_path_factory.mktemp("runtime-tree")
-    unpack_runtime(runtime_archive, out, POSIX)
-    return out
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,14 @@ from stacktool.archive import (
     FORMATS,
     RELEASE,
     ArchiveError,
+    Member,
     Zstd,
     _codec,
     extract_archive,
+    read_members,
     recompress,
     write_archive,
+    write_members,
 )
 
 PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
@@ -183,6 +186,47 @@ def test_members_sorted_by_path_components(tmp_path, fmt):
     assert names == [TOP] + [f"{TOP}/{rel}" for rel in rels]
     assert names.index(f"{TOP}/a/b.txt") == names.index(f"{TOP}/a") + 1  # `a/b.txt` right after `a`
     assert names.index(f"{TOP}/a/b.txt") < names.index(f"{TOP}/a-b") < names.index(f"{TOP}/a.b")
+
+
+# Members of the sample tree held in memory instead of on disk: whole directories (their directories implied), and
+# names that sort differently by path components than as strings (`a-b`, `a.b` against `a/`).
+IN_MEMORY = ("pkg", "a-b", "a.b", "bin/tool", "empty", "data/h2")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_members_in_memory_are_written_as_if_on_disk(tmp_path, fmt):
+    src = build_tree(tmp_path / "src")
+    write_archive(src, tmp_path / f"disk.{fmt}", top=TOP, fmt=fmt)
+    members = {}
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src).as_posix()
+        if not rel.startswith(IN_MEMORY) or (path.is_dir() and not path.is_symlink() and any(path.iterdir())):
+            continue  # on disk; a directory that holds something is implied by what it holds
+        if path.is_symlink():
+            members[rel] = Member("symlink", target=os.readlink(path))
+        else:
+            members[rel] = Member("dir") if path.is_dir() else Member("file", data=path.read_bytes())
+    for rel in sorted(members, reverse=True):
+        path = src / rel
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    shutil.rmtree(src / "pkg")
+    assert "pkg/sub" not in members and {"pkg/__init__.py", "a.b", "empty"} <= set(members)
+
+    write_archive(src, tmp_path / f"mixed.{fmt}", top=TOP, fmt=fmt, members=members)
+
+    assert (tmp_path / f"mixed.{fmt}").read_bytes() == (tmp_path / f"disk.{fmt}").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_read_members_reads_what_extract_extracts(tmp_path, fmt):
+    archive = tmp_path / f"layer.{fmt}"
+    write_archive(build_tree(tmp_path / "src"), archive, top=TOP, fmt=fmt)
+    (tmp_path / "out").mkdir()
+    extracted = extract_archive(archive, tmp_path / "out", top=TOP)
+
+    write_members(read_members(archive, top=TOP), tmp_path / "written")
+
+    assert snapshot(tmp_path / "written") == snapshot(extracted) == expected_snapshot()
 
 
 @pytest.mark.parametrize("fmt", ["tar.zst", "tar.gz", "tar.xz"])
@@ -413,6 +457,20 @@ def test_malicious_archive_rejected(tmp_path, case, fmt):
     assert str(archive) in str(info.value)
     assert repr(bad) in str(info.value)
     assert_nothing_left(tmp_path, archive)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize(("case", "fmt"), MALICIOUS_CASES)
+def test_malicious_archive_rejected_in_memory(tmp_path, case, fmt):
+    """read_members refuses what extract_archive refuses, naming the same member, though nothing is on disk."""
+    members, bad = MALICIOUS[case]
+    archive = make_archive(tmp_path / f"evil.{fmt}", [("layer/ok", "file", "fine"), *members])
+
+    with pytest.raises(ArchiveError) as info:
+        read_members(archive, top=TOP)
+
+    assert str(archive) in str(info.value)
+    assert repr(bad) in str(info.value)
 
 
 def test_extract_accepts_foreign_tar(tmp_path):

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from runtime_fixtures import PE, make_fixture_runtime
-from stacktool.archive import ArchiveError
+from stacktool.archive import ArchiveError, Member, read_members, write_members
 from stacktool.install import (
     POSIX_SCRIPT_HEADER,
     InstallError,
     install_wheel,
+    runtime_members,
     strip_installer_tooling,
-    unpack_runtime,
 )
 from stacktool.layout import Layout
 
@@ -154,11 +154,15 @@ def test_wheel_without_dist_info_is_an_install_error(wheels, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# unpack_runtime
+# runtime_members
 
 
-def test_unpack_runtime(runtime_tree):
-    assert not (runtime_tree / "python").exists()  # the archive's top directory is dropped
+def test_runtime_members_written_out_run(runtime_archive, tmp_path):
+    """The local runtime's files, read from its archive without its `python/` top and written out, run."""
+    members = runtime_members(runtime_archive, POSIX)
+    assert not any(rel == "python" or rel.startswith("python/") for rel in members)
+    runtime_tree = tmp_path / "runtime"
+    write_members(members, runtime_tree)
     assert {"bin", "lib", "include"} <= {p.name for p in runtime_tree.iterdir()}
     interpreter = runtime_tree / "bin" / "python3.11"
     assert (runtime_tree / "bin" / "python3").is_symlink()  # the archive's relative links stay links
@@ -183,39 +187,30 @@ def make_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def test_unpack_runtime_without_interpreter(tmp_path):
+def test_runtime_members_without_interpreter(tmp_path):
     archive = make_tar_gz(tmp_path / "cpython-3.11.7-fake.tar.gz", {"python/bin/python3.12": b"#!/bin/sh\n"})
-    out = tmp_path / "out"
-    out.mkdir()
     with pytest.raises(InstallError) as error:
-        unpack_runtime(archive, out, POSIX)
+        runtime_members(archive, POSIX)
     assert str(error.value) == (
         "cpython-3.11.7-fake.tar.gz is not a CPython 3.11 install_only archive for this platform: "
         "bin/python3.11 is missing (found python3.12)"
     )
 
 
-def test_unpack_runtime_of_wrong_version(runtime_archive, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
+def test_runtime_members_of_wrong_version(runtime_archive):
     with pytest.raises(InstallError) as error:
-        unpack_runtime(runtime_archive, out, Layout("3.12", windows=False))
+        runtime_members(runtime_archive, Layout("3.12", windows=False))
     message = str(error.value)
     assert runtime_archive.name in message
     assert "bin/python3.12 is missing (found python, python3, python3.11)" in message
 
 
-def test_unpack_runtime_for_windows_layout_needs_python_exe(tmp_path):
+def test_runtime_members_for_windows_layout_need_python_exe(tmp_path):
     archive = make_tar_gz(tmp_path / "cpython-win.tar.gz", {"python/python.exe": b"MZ", "python/Lib/os.py": b""})
-    out = tmp_path / "out"
-    out.mkdir()
-    unpack_runtime(archive, out, WINDOWS)
-    assert (out / "python.exe").read_bytes() == b"MZ"
-    assert (out / "Lib" / "os.py").exists()
-    other = tmp_path / "other"
-    other.mkdir()
+    members = runtime_members(archive, WINDOWS)
+    assert (members["python.exe"].data, members["Lib/os.py"].kind) == (b"MZ", "file")
     with pytest.raises(InstallError, match=r"python\.exe is missing \(found no interpreter\)"):
-        unpack_runtime(make_tar_gz(tmp_path / "empty.tar.gz", {"python/Lib/os.py": b""}), other, WINDOWS)
+        runtime_members(make_tar_gz(tmp_path / "empty.tar.gz", {"python/Lib/os.py": b""}), WINDOWS)
 
 
 @pytest.mark.parametrize(
@@ -223,29 +218,37 @@ def test_unpack_runtime_for_windows_layout_needs_python_exe(tmp_path):
     [b"not an archive at all", b"\x1f\x8b\x08\x00garbage-after-gzip-magic"],
     ids=["garbage", "truncated-gzip"],
 )
-def test_unpack_runtime_of_corrupt_archive(tmp_path, content):
-    """A corrupt archive is reported by the archive layer (a user error the CLI prints), nothing is left."""
+def test_runtime_members_of_corrupt_archive(tmp_path, content):
+    """A corrupt archive is reported by the archive layer (a user error the CLI prints)."""
     archive = tmp_path / "cpython-3.11.7-broken.tar.gz"
     archive.write_bytes(content)
-    out = tmp_path / "out"
-    out.mkdir()
     with pytest.raises((ArchiveError, InstallError)) as error:
-        unpack_runtime(archive, out, POSIX)
+        runtime_members(archive, POSIX)
     assert archive.name in str(error.value)
-    assert list(out.iterdir()) == []
 
 
-def test_unpack_runtime_archive_without_python_top(tmp_path):
+def test_runtime_members_of_archive_without_python_top(tmp_path):
     archive = make_tar_gz(tmp_path / "flat.tar.gz", {"bin/python3.11": b"#!/bin/sh\n"})
-    out = tmp_path / "out"
-    out.mkdir()
     with pytest.raises(ArchiveError, match="outside the top-level directory 'python'"):
-        unpack_runtime(archive, out, POSIX)
-    assert list(out.iterdir()) == []
+        runtime_members(archive, POSIX)
 
 
 # --------------------------------------------------------------------------------------------------
 # strip_installer_tooling: a published runtime has no installer tooling and no scripts but the interpreter's
+
+
+def tree_members(tree: Path) -> dict[str, Member]:
+    """The files, symlinks and directories below `tree` as in-memory members."""
+    members = {}
+    for path in sorted(tree.rglob("*")):
+        rel = path.relative_to(tree).as_posix()
+        if path.is_symlink():
+            members[rel] = Member("symlink", target=os.readlink(path))
+        elif path.is_dir():
+            members[rel] = Member("dir")
+        else:
+            members[rel] = Member("file", data=path.read_bytes())
+    return members
 
 
 def files_below(root: Path) -> set[str]:
@@ -253,28 +256,31 @@ def files_below(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 
 
-def recorded_paths(out: Path, site: str, dist_info: Path) -> set[str]:
-    """The paths a dist-info's RECORD lists, relative to the layer `out` (its rows are relative to site-packages)."""
-    rows = (line.split(",")[0] for line in (dist_info / "RECORD").read_text(encoding="utf-8").splitlines())
-    return {Path(os.path.normpath(out / site / row)).relative_to(out).as_posix() for row in rows if row}
+def files_of(members: dict[str, Member]) -> set[str]:
+    """Paths of every file and symlink among `members`."""
+    return {rel for rel, member in members.items() if member.kind != "dir"}
 
 
-def test_strip_installer_tooling_of_the_local_runtime(runtime_archive, posix_trees, tmp_path):
+def recorded_paths(members: dict[str, Member], site: str, dist_info: str) -> set[str]:
+    """The paths a dist-info's RECORD lists, relative to the layer (its rows are relative to site-packages)."""
+    rows = (line.split(",")[0] for line in members[f"{site}/{dist_info}/RECORD"].data.decode().splitlines())
+    return {posixpath.normpath(f"{site}/{row}") for row in rows if row}
+
+
+def test_strip_installer_tooling_of_the_local_runtime(runtime_archive, posix_trees):
     """pip and setuptools (shipped by ensurepip) and an installed `wheel` go with their dist-info and every file their
     RECORD lists; bin keeps the interpreter's own entries; the directories they leave empty go; the rest stays."""
-    out = tmp_path / "runtime"
-    out.mkdir()
-    unpack_runtime(runtime_archive, out, POSIX)
-    for key in ("wheel-0.45.1", "six-1.16.0"):  # copies, not links: the session's trees stay as they are
-        shutil.copytree(posix_trees[key], out, dirs_exist_ok=True)
+    members = read_members(runtime_archive, top="python")
+    for key in ("wheel-0.45.1", "six-1.16.0"):
+        members.update(tree_members(posix_trees[key]))
     # scripts python-build-standalone ships besides the interpreter, in no RECORD
-    (out / "bin" / "pydoc3.11").write_text("#!/bin/sh\n", encoding="utf-8")
-    (out / "bin" / "pydoc3").symlink_to("pydoc3.11")
-    (out / "bin" / "python3.11-config").write_text("#!/bin/sh\n", encoding="utf-8")
-    site = out / SITE
-    tooling = sorted(p.name for p in site.glob("*.dist-info") if p.name.split("-")[0] in ("pip", "setuptools", "wheel"))
+    members["bin/pydoc3.11"] = Member("file", data=b"#!/bin/sh\n")
+    members["bin/pydoc3"] = Member("symlink", target="pydoc3.11")
+    members["bin/python3.11-config"] = Member("file", data=b"#!/bin/sh\n")
+    dist_infos = {rel.split("/")[3] for rel in members if rel.startswith(f"{SITE}/") and ".dist-info" in rel}
+    tooling = sorted(name for name in dist_infos if name.split("-")[0] in ("pip", "setuptools", "wheel"))
     assert tooling == ["pip-23.2.1.dist-info", "setuptools-65.5.0.dist-info", "wheel-0.45.1.dist-info"]
-    listed = set().union(*(recorded_paths(out, SITE, site / name) for name in tooling))
+    listed = set().union(*(recorded_paths(members, SITE, name) for name in tooling))
     expected = {"bin/pip", "bin/pip3.11", "bin/wheel", f"{SITE}/pip/__init__.py", f"{SITE}/distutils-precedence.pth"}
     assert expected <= listed  # RECORDs list scripts as ../../../bin/<name>
     with tarfile.open(runtime_archive) as tar:  # the interpreter's own entries of the archive's bin/
@@ -283,23 +289,25 @@ def test_strip_installer_tooling_of_the_local_runtime(runtime_archive, posix_tre
         }
     interpreter_names = {name for name in interpreter_names if name.startswith("python")} | {"python3.11-config"}
     assert {"python", "python3", "python3.11"} <= interpreter_names
-    before = files_below(out)
+    before = files_of(members)
     in_dist_info = {path for path in before if any(path.startswith(f"{SITE}/{name}/") for name in tooling)}
     other_scripts = {path for path in before if path.startswith("bin/") and path[4:] not in interpreter_names}
     assert {"bin/pip", "bin/pip3", "bin/wheel", "bin/pydoc3", "bin/pydoc3.11"} <= other_scripts
     kept = before - listed - in_dist_info - other_scripts
-    contents = {path: (out / path).read_bytes() for path in kept if path.startswith(SITE)}
+    contents = {path: members[path] for path in kept if path.startswith(SITE)}
 
-    strip_installer_tooling(out, POSIX)
+    strip_installer_tooling(members, POSIX)
 
-    after = files_below(out)
+    after = files_of(members)
     assert after == kept
-    assert {p.name for p in (out / "bin").iterdir()} == interpreter_names
+    assert {rel[4:] for rel in members if rel.startswith("bin/")} == interpreter_names
     # what the RECORDs emptied is gone, down to site-packages itself: only the other packages are left there
-    assert sorted(p.name for p in site.iterdir()) == ["README.txt", "six-1.16.0.dist-info", "six.py"]
-    assert all(not p.is_dir() or any(p.iterdir()) for p in site.rglob("*"))
-    assert {path: (out / path).read_bytes() for path in after if path.startswith(SITE)} == contents
-    assert (out / "lib/python3.11/os.py").is_file()  # the standard library is untouched
+    in_site = {rel[len(SITE) + 1 :].split("/")[0] for rel in members if rel.startswith(f"{SITE}/")}
+    assert sorted(in_site) == ["README.txt", "six-1.16.0.dist-info", "six.py"]
+    for directory in (rel for rel, member in members.items() if member.kind == "dir" and rel.startswith(SITE)):
+        assert any(rel.startswith(directory + "/") for rel in after), directory
+    assert {path: members[path] for path in after if path.startswith(SITE)} == contents
+    assert members["lib/python3.11/os.py"].kind == "file"  # the standard library is untouched
 
 
 def test_composed_runtime_layer_has_no_pip(published_runtime):
@@ -335,8 +343,6 @@ def test_strip_installer_tooling_of_a_windows_runtime(tmp_path):
     rows = [posixpath.relpath(name, "python/Lib/site-packages") for name in pip_files if name not in unlisted]
     rows += ["pip-24.0.dist-info/RECORD", "../../../victim.txt"]  # the last one outside the runtime: left alone
     record = "".join(f"{row},,\n" for row in rows)
-    victim = tmp_path / "victim.txt"
-    victim.write_text("not the runtime's", encoding="utf-8")
     assert record.startswith("../../Scripts/pip.exe,,\n")
     pip_files["python/Lib/site-packages/pip-24.0.dist-info/RECORD"] = record.encode()
     archive = tmp_path / "with-pip" / fixture.name
@@ -348,22 +354,15 @@ def test_strip_installer_tooling_of_a_windows_runtime(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             dst.addfile(info, io.BytesIO(data))
-    plain, out = tmp_path / "plain", tmp_path / "out"
-    for directory, source in ((plain, fixture), (out, archive)):
-        directory.mkdir()
-        unpack_runtime(source, directory, WINDOWS)
-    assert {"Scripts/pip.exe", "Lib/site-packages/pip-24.0.dist-info/RECORD"} <= files_below(out)
+    plain, members = runtime_members(fixture, WINDOWS), read_members(archive, top="python")
+    assert {"Scripts/pip.exe", "Lib/site-packages/pip-24.0.dist-info/RECORD"} <= files_of(members)
 
-    strip_installer_tooling(out, WINDOWS)
+    strip_installer_tooling(members, WINDOWS)
 
-    assert not (out / "Scripts" / "pip.exe").exists()
-    assert not (out / "Scripts" / "pip3.exe").exists()
-    assert not (out / "Lib" / "site-packages" / "pip-24.0.dist-info").exists()
-    assert not (out / "Lib" / "site-packages" / "pip").exists()
-    assert files_below(out) == files_below(plain)  # exactly the fixture runtime is left
-    assert victim.read_text(encoding="utf-8") == "not the runtime's"
-    for path in files_below(plain):
-        assert (out / path).read_bytes() == (plain / path).read_bytes(), path
+    assert not any(rel.startswith(("Scripts/pip", "Lib/site-packages/pip")) for rel in members)
+    assert {rel: m for rel, m in members.items() if m.kind != "dir"} == {
+        rel: m for rel, m in plain.items() if m.kind != "dir"
+    }  # exactly the fixture runtime is left
 
 
 # --------------------------------------------------------------------------------------------------

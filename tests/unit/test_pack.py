@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from runtime_fixtures import make_fixture_runtime, pbs_triple
-from stacktool.archive import ArchiveError, extract_archive
+from stacktool.archive import ArchiveError, extract_archive, write_archive
 from stacktool.compose import compose
 from stacktool.contract import LAYER_RECORD, ContractError, Module, PackConfig, RuntimeRecord, read_json
 from stacktool.metadata import (
@@ -192,6 +192,38 @@ def test_compose_and_pack_refuses_an_edited_lock_before_composing(kit, fixture_r
     with pytest.raises(PackError, match=r"^pylock\.framework-sci\.toml changed after //stacks:lock"):
         compose_and_pack(cfg, config, out / "x.tar.zst", out / "x.json", pylock, out / "x.cdx.json")
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["tar.zst", "zip"])
+@pytest.mark.parametrize("runtime", ["local", "linux_x86_64", "macosx_arm64", "win_amd64"])
+def test_a_runtime_packed_from_memory_is_its_composed_tree_packed(
+    kit, request, wheels, posix_trees, runtime, fmt, tmp_path
+):
+    """Pack keeps a runtime layer's files from its archive in memory (compose_for_pack); the archive it writes is
+    byte for byte the one written from the layer composed on disk (the compose verb's tree), a wheel included."""
+    if runtime == "local":
+        archive, platform = request.getfixturevalue("runtime_archive"), "linux_x86_64"
+    else:
+        archive, platform = make_fixture_runtime(tmp_path, runtime), runtime
+    six = [kit.wheel(wheels["six-1.16.0"], posix_trees["six-1.16.0"])] if platform == "linux_x86_64" else []
+    cfg = kit.compose_config(
+        "cpython3_11",
+        "runtime",
+        runtime_archive=archive,
+        runtime_source_file=tmp_path / "rt.json",
+        platform=platform,
+        wheels=six,
+    )
+    pylock = tmp_path / "pylock.cpython3_11.toml"
+    pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
+    config = dataclasses.replace(kit.pack_config(pylock, "cpython3_11"), archive_format=fmt)
+    out = tmp_path / "out"
+    out.mkdir()
+    compose_and_pack(cfg, config, out / f"a.{fmt}", out / "a.json", pylock, out / "a.cdx.json")
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.cdx.json", "a.json", f"a.{fmt}"])  # no scratch left
+    tree = kit.compose_tree(cfg, tmp_path / "trees")
+    write_archive(tree, tmp_path / f"b.{fmt}", top="cpython3_11", fmt=fmt)
+    assert (out / f"a.{fmt}").read_bytes() == (tmp_path / f"b.{fmt}").read_bytes()
 
 
 def test_record_of_another_version_is_refused(layer, tmp_path):
