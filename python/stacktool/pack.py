@@ -4,14 +4,16 @@ archive, plus the layer's metadata file and SBOM, in one action.
 One action, not compose then pack: the composed tree never becomes a Bazel output that is hashed file by file,
 staged into another action's sandbox, or handed over without its symlinks (remote execution and building without
 the bytes may dereference a tree artifact's symlinks, bazelbuild/bazel#16361). The scratch tree is hard links of
-the wheels' installed trees, so it costs little to write; it is deleted before the action ends (only a killed
-action, which runs unsandboxed, can leave it in the output directory). A runtime layer's files go from its
-python-build-standalone archive into the layer's archive without being written to disk (stacktool.compose's
-`compose_for_pack`). The tree itself is the `trees` output group's (the compose verb), for inspection.
+the wheels' installed trees, so it costs little to write; it is deleted before the action ends (a killed action,
+which runs unsandboxed, leaves it in the output directory, and the action's next run deletes it). A runtime
+layer's files go from its python-build-standalone archive into the layer's archive without being written to disk
+(stacktool.compose's `compose_for_pack`). The tree itself is the `trees` output group's (the compose verb), for
+inspection.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -35,6 +37,8 @@ def compose_and_pack(
     """Composes `layer` in a scratch directory beside `archive` and packs it there (see `pack_layer`); an edited
     lock file is refused before anything is composed."""
     lock_sha256 = _check_lock(pylock, config)
+    for stale in archive.parent.glob(f".{archive.name}.*"):  # the scratch directory of a Pack that was killed
+        shutil.rmtree(stale)
     with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=archive.parent) as scratch:
         tree = Path(scratch) / layer.env_name
         tree.mkdir()

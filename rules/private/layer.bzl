@@ -19,6 +19,8 @@ load(":labels.bzl", "label_text")
 load(":stacktool.bzl", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "run_stacktool", "runfiles_path", "stacktool", "stacktool_command")
 
 ENV_NAME_PREFIX = {"application": "app-", "framework": "framework-", "runtime": "", "test": "test-"}
+
+# FORMATS in python/stacktool/archive.py (tests/unit/test_archive.py checks that they agree).
 ARCHIVE_FORMATS = ["tar.zst", "tar.gz", "tar.xz", "zip"]
 DEFAULT_LINUX_TARGET = "glibc@2.28"
 DEFAULT_MACOSX_TARGET = "13.0"

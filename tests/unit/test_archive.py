@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import io
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -158,6 +160,13 @@ def test_write_rejects_bad_arguments(tmp_path, top, fmt, message):
     with pytest.raises(ArchiveError, match=message):
         write_archive(src, tmp_path / "out.zip", top=top, fmt=fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_the_rules_offer_the_formats_the_tool_writes():
+    """`archive_format`'s values (rules/private/layer.bzl) are FORMATS: Starlark cannot import the tool's list."""
+    layer_bzl = (PYTHON_DIR.parent / "rules" / "private" / "layer.bzl").read_text(encoding="utf-8")
+    (listed,) = re.findall(r"^ARCHIVE_FORMATS = (\[.*\])$", layer_bzl, flags=re.MULTILINE)
+    assert tuple(ast.literal_eval(listed)) == FORMATS
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -226,6 +226,18 @@ def test_a_runtime_packed_from_memory_is_its_composed_tree_packed(
     assert (out / f"a.{fmt}").read_bytes() == (tmp_path / f"b.{fmt}").read_bytes()
 
 
+def test_compose_and_pack_deletes_the_scratch_directory_a_killed_run_left(layer, kit, fixture_runtime, tmp_path):
+    """Pack runs unsandboxed: a killed run leaves its scratch tree beside the archive; the next run deletes it."""
+    _, pylock, config = layer
+    out = tmp_path / "out"
+    stale = out / ".x.tar.zst.k1ll3d" / "framework-sci" / "lib"
+    stale.mkdir(parents=True)
+    (stale / "half-written.py").write_text("", encoding="utf-8")
+    cfg = kit.compose_config("framework-sci", "framework", runtime=fixture_runtime)
+    compose_and_pack(cfg, config, out / "x.tar.zst", out / "x.json", pylock, out / "x.cdx.json")
+    assert sorted(p.name for p in out.iterdir()) == ["x.cdx.json", "x.json", "x.tar.zst"]
+
+
 def test_record_of_another_version_is_refused(layer, tmp_path):
     """A tree whose layer record has another shape (here: the old `windows` field) is not packed."""
     tree, pylock, config = layer
