@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -43,15 +44,19 @@ class InstallError(UserError):
 
 
 class RelocatableDestination(SchemeDictionaryDestination):
-    """installer's destination, with console scripts that find the layer's python relative to themselves."""
+    """installer's destination, with console scripts that find the layer's python relative to themselves, and
+    Windows launchers whose bytes do not depend on when or where they were made."""
 
     def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
-        if self.script_kind != "posix":
-            return super().write_script(name, module, attr, section)  # type: ignore[arg-type]
-        _, code = Script(name, module, attr, section).generate("python", "posix")  # type: ignore[arg-type]
-        body = code.split(b"\n", 1)[1]
-        with io.BytesIO(POSIX_SCRIPT_HEADER + body) as stream:
-            return self.write_to_fs(Scheme("scripts"), name, stream, is_executable=True)
+        script = Script(name, module, attr, section)  # type: ignore[arg-type]
+        if self.script_kind == "posix":
+            script_name, code = script.generate("python", "posix")
+            data = POSIX_SCRIPT_HEADER + code.split(b"\n", 1)[1]
+        else:
+            script_name, launcher = script.generate(self.interpreter, self.script_kind)
+            data = _dated_1980(launcher)
+        with io.BytesIO(data) as stream:
+            return self.write_to_fs(Scheme("scripts"), script_name, stream, is_executable=True)
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
@@ -63,6 +68,22 @@ class RelocatableDestination(SchemeDictionaryDestination):
             with io.BytesIO(data) as rewritten:
                 return self.write_to_fs(scheme, os.fspath(path), rewritten, is_executable)
         return super().write_file(scheme, path, stream, is_executable)
+
+
+def _dated_1980(launcher: bytes) -> bytes:
+    """installer's Windows launcher (an .exe with the script appended as a zip) with the zip's entries dated
+    1980-01-01 and marked as made on Unix: zipfile dates an entry written by name with the time it is written, and
+    marks it with the OS it runs on."""
+    with zipfile.ZipFile(io.BytesIO(launcher)) as appended:
+        start = min(info.header_offset for info in appended.infolist())  # where the zip begins in the .exe
+        entries = [(info.filename, appended.read(info)) for info in appended.infolist()]
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w") as zf:
+        for filename, content in entries:
+            info = zipfile.ZipInfo(filename, date_time=(1980, 1, 1, 0, 0, 0))
+            info.create_system, info.external_attr = 3, 0o644 << 16
+            zf.writestr(info, content)
+    return launcher[:start] + rewritten.getvalue()
 
 
 class TolerantWheelFile(WheelFile):

@@ -115,3 +115,14 @@ def test_layer_tests_of_other_platforms_are_skipped_here(cross: Workspace) -> No
     output = result.stdout + result.stderr
     assert "3 tests pass" not in output
     assert "were skipped" in output
+
+
+def test_every_platforms_layers_are_bit_identical_when_built_again(cross: Workspace) -> None:
+    """A clean rebuild, seconds later, publishes the same bytes for every platform (Windows console-script
+    launchers carry a zip that installer dates with the time it is written: the layers' are dated 1980)."""
+    archives = sorted((cross.path / "bazel-bin/stacks/all_platforms").glob("*/*.tar.zst"))
+    assert len(archives) == len(PLATFORMS) * len(ENV_NAMES)
+    before = {path.name: sha256_of(path) for path in archives}
+    cross.bazel("clean")
+    cross.bazel("build", "//stacks:all_platforms")
+    assert {path.name: sha256_of(path) for path in archives} == before

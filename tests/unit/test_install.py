@@ -107,6 +107,23 @@ def test_windows_layout(wheels, tmp_path, arch):
     assert not (out / "bin").exists()
 
 
+def test_windows_launchers_do_not_depend_on_when_or_where_they_are_made(wheels, tmp_path):
+    """installer appends the script to the launcher as a zip dated now and marked with the host's OS: the layer's
+    launchers are dated 1980 and marked Unix, so two installs at different times give the same bytes."""
+    out = tmp_path / "tree"
+    out.mkdir()
+    install_wheel(wheels["wheel-0.45.1"], out, WINDOWS, "x86_64")
+    data = (out / "Scripts" / "wheel.exe").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as appended:
+        (info,) = appended.infolist()
+        assert (info.filename, info.date_time, info.create_system) == ("__main__.py", (1980, 1, 1, 0, 0, 0), 3)
+        assert b"from wheel.cli import main" in appended.read(info)
+    assert data.startswith(b"MZ") and data[: info.header_offset].endswith(b"#!python.exe\n")  # launcher, shebang
+    record = (out / "Lib/site-packages/wheel-0.45.1.dist-info/RECORD").read_text(encoding="utf-8")
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    assert f"../../Scripts/wheel.exe,sha256={digest},{len(data)}" in record.splitlines()
+
+
 def test_windows_launcher_matches_architecture(wheels, tmp_path):
     launchers = {}
     for arch in ("x86_64", "aarch64"):
