@@ -5,7 +5,9 @@ times are fixed, and file modes are derived from file content (Bazel marks every
 modes cannot be trusted). `recompress` turns a tar.zst archive into the release compression, with the same tar
 stream inside. `extract_archive` relies on `tarfile`'s `data` filter, and leaves nothing behind on failure;
 `read_members` applies the same checks to read an archive into memory (a runtime layer is packed from its
-python-build-standalone archive without writing its 2,000 files to disk and reading them back).
+python-build-standalone archive without writing its 2,000 files to disk and reading them back), and
+`write_members_archive` writes members from memory and from anywhere on disk (a layer is packed without being
+composed in a directory first).
 """
 
 from __future__ import annotations
@@ -70,21 +72,17 @@ RELEASE = Zstd(level=16, window_log=27, long_distance=True, min_match=3, search_
 
 
 class Member(NamedTuple):
-    """An archive member held in memory, named by its path below the top directory."""
+    """A member of a layer, named by its path below the top directory: a file (its content, or the file on disk that
+    holds it), a symlink (its target) or a directory."""
 
     kind: str  # "dir", "file" or "symlink"
-    data: bytes = b""  # a file's content
+    data: bytes = b""  # a file's content, when `path` is None
     target: str = ""  # a symlink's target
+    path: Path | None = None  # where the member is on disk: a file's content is read from there
 
-
-class _Entry(NamedTuple):
-    """One member to write: its archive name (no trailing slash), where it lives (or its content), and what it is."""
-
-    name: str
-    path: Path | None
-    kind: str  # "dir", "file" or "symlink"
-    target: str = ""
-    data: bytes | None = None  # a file's content, when it is not on disk
+    def content(self) -> bytes:
+        """A file's content."""
+        return self.path.read_bytes() if self.path is not None else self.data
 
 
 def _check_top(top: str) -> None:
@@ -120,17 +118,29 @@ def _codec(fh: BinaryIO, fmt: str, *, write: bool, zstd: Zstd = FAST) -> IO[byte
     return lzma.LZMAFile(fh, "rb")
 
 
-def write_archive(src: Path, dest: Path, *, top: str, fmt: str, members: Mapping[str, Member] | None = None) -> None:
-    """Pack directory `src` into `dest` with every member under `top/`, deterministically and atomically; `members`
-    (relative path -> Member): members held in memory, written as if they were in `src` too."""
+def write_archive(src: Path, dest: Path, *, top: str, fmt: str) -> None:
+    """Pack directory `src` into `dest` with every member under `top/`, deterministically and atomically."""
+    _check_format(top, fmt)
+    if not src.is_dir():
+        raise ArchiveError(f"{src}: not a directory")
+    _write(tree_members(src), dest, top, fmt)
+
+
+def write_members_archive(members: Mapping[str, Member], dest: Path, *, top: str, fmt: str) -> None:
+    """Pack `members` (relative path -> Member; the directories that hold them are implied) into `dest` under
+    `top/`, as `write_archive` packs a directory holding them."""
+    _check_format(top, fmt)
+    _write(members, dest, top, fmt)
+
+
+def _check_format(top: str, fmt: str) -> None:
     _check_top(top)
     if fmt not in FORMATS:
         raise ArchiveError(f"unknown archive format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    if not src.is_dir():
-        raise ArchiveError(f"{src}: not a directory")
-    entries = _scan(src, top)
-    if members:
-        entries = _merge(entries, members, top)
+
+
+def _write(members: Mapping[str, Member], dest: Path, top: str, fmt: str) -> None:
+    entries = _entries(members, top)
     partial = dest.with_name(dest.name + ".partial")
     try:
         with partial.open("wb") as fh:
@@ -170,44 +180,43 @@ def recompress(src: Path, dest: Path, zstd: Zstd) -> None:
         raise
 
 
-def _scan(src: Path, top: str) -> list[_Entry]:
-    """List every member under `src` in path-component order, validating file types and symlinks.
+def tree_members(src: Path) -> dict[str, Member]:
+    """Every file, symlink and directory below `src`, by relative path; other file types are refused.
 
-    `src` is a tree the caller wrote (stacktool.pack composes the layer in its own action), so its symlinks are the
-    tree's own; a tree artifact staged by Bazel could hold absolute links to its files, or copies of its links."""
-    entries: list[_Entry] = []
+    `src` is a tree the caller wrote (the compose verb writes a layer's), so its symlinks are the tree's own; a tree
+    artifact staged by Bazel could hold absolute links to its files, or copies of its links."""
+    members: dict[str, Member] = {}
+    root = os.fspath(src)
+    for directory, dirnames, filenames in os.walk(root):
+        prefix = os.path.relpath(directory, root).replace(os.sep, "/") + "/" if directory != root else ""
+        for name in dirnames + filenames:
+            path = Path(directory, name)
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                members[prefix + name] = Member("symlink", target=os.readlink(path), path=path)
+            elif stat.S_ISREG(mode):
+                members[prefix + name] = Member("file", path=path)
+            elif stat.S_ISDIR(mode):
+                members[prefix + name] = Member("dir", path=path)
+            else:
+                raise ArchiveError(
+                    f"{path}: unsupported file type {stat.filemode(mode)[0]!r} (only files, dirs, symlinks)"
+                )
+    return members
 
-    def visit(path: Path, rel: str) -> None:
-        name = posixpath.join(top, rel) if rel else top
-        mode = path.lstat().st_mode
-        if stat.S_ISLNK(mode):
-            entries.append(_Entry(name, path, "symlink", _link_target(path, rel, os.readlink(path))))
-        elif stat.S_ISREG(mode):
-            entries.append(_Entry(name, path, "file"))
-        elif stat.S_ISDIR(mode):
-            entries.append(_Entry(name, path, "dir"))
-            for child in sorted(path.iterdir(), key=lambda child: child.name):
-                visit(child, posixpath.join(rel, child.name))
-        else:
-            raise ArchiveError(f"{path}: unsupported file type {stat.filemode(mode)[0]!r} (only files, dirs, symlinks)")
 
-    visit(src, "")
-    return entries
-
-
-def _merge(entries: list[_Entry], members: Mapping[str, Member], top: str) -> list[_Entry]:
-    """`entries` (from disk) and `members` (in memory, with the directories that hold them) in path-component
-    order, which is the order `_scan` visits a tree in."""
-    merged: dict[str, _Entry] = {}
+def _entries(members: Mapping[str, Member], top: str) -> list[tuple[str, Member]]:
+    """(archive name, member) of `top`, of `members` and of the directories that hold them, in path-component order
+    (a directory, then what it holds, by name); symlinks checked."""
+    entries: dict[str, Member] = {top: Member("dir")}
     for rel, member in members.items():
         parts = rel.split("/")
-        for directory in (posixpath.join(top, *parts[:depth]) for depth in range(len(parts))):
-            merged.setdefault(directory, _Entry(directory, None, "dir"))
-        name = posixpath.join(top, rel)
-        target = _link_target(Path(name), rel, member.target) if member.kind == "symlink" else ""
-        merged[name] = _Entry(name, None, member.kind, target, member.data if member.kind == "file" else None)
-    merged.update((entry.name, entry) for entry in entries)
-    return sorted(merged.values(), key=lambda entry: entry.name.split("/"))
+        for depth in range(1, len(parts)):
+            entries.setdefault(posixpath.join(top, *parts[:depth]), Member("dir"))
+        if member.kind == "symlink":
+            _link_target(member.path or Path(top, rel), rel, member.target)
+        entries[posixpath.join(top, rel)] = member
+    return sorted(entries.items(), key=lambda entry: entry[0].split("/"))
 
 
 def _link_target(path: Path, rel: str, target: str) -> str:
@@ -230,49 +239,49 @@ def _data_mode(data: bytes) -> int:
     return 0o755 if data.startswith(_EXEC_MAGICS) else 0o644
 
 
-def _opened(entry: _Entry) -> BinaryIO:
-    assert entry.path is not None, f"{entry.name} has neither a path nor content"
-    return entry.path.open("rb")
+def _opened(member: Member) -> BinaryIO:
+    assert member.path is not None, "a member read from disk has a path"
+    return member.path.open("rb")
 
 
-def _write_tar(stream: IO[bytes], entries: list[_Entry]) -> None:
+def _write_tar(stream: IO[bytes], entries: list[tuple[str, Member]]) -> None:
     """Write `entries` as a PAX tar stream of root-owned, fixed-time members, streaming file content."""
     with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tf:
-        for entry in entries:
-            info = tarfile.TarInfo(entry.name)
+        for name, member in entries:
+            info = tarfile.TarInfo(name)
             info.mtime, info.uid, info.gid, info.uname, info.gname = FIXED_MTIME, 0, 0, "", ""
-            if entry.data is not None:
-                info.mode, info.size = _data_mode(entry.data), len(entry.data)
-                tf.addfile(info, io.BytesIO(entry.data))
-            elif entry.kind == "file":
-                with _opened(entry) as fh:
+            if member.kind == "file" and member.path is None:
+                info.mode, info.size = _data_mode(member.data), len(member.data)
+                tf.addfile(info, io.BytesIO(member.data))
+            elif member.kind == "file":
+                with _opened(member) as fh:
                     info.mode, info.size = _content_mode(fh), os.fstat(fh.fileno()).st_size
                     tf.addfile(info, fh)
             else:
-                link = entry.kind == "symlink"
+                link = member.kind == "symlink"
                 info.type, info.mode = (tarfile.SYMTYPE, 0o777) if link else (tarfile.DIRTYPE, 0o755)
-                info.linkname = entry.target
+                info.linkname = member.target
                 tf.addfile(info)
 
 
-def _write_zip(fh: BinaryIO, entries: list[_Entry]) -> None:
+def _write_zip(fh: BinaryIO, entries: list[tuple[str, Member]]) -> None:
     """Write `entries` as a zip with a fixed date and unix modes in `external_attr`, deflating file content."""
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for entry in entries:
-            info = zipfile.ZipInfo(entry.name + "/" * (entry.kind == "dir"), date_time=(1980, 1, 1, 0, 0, 0))
+        for name, member in entries:
+            info = zipfile.ZipInfo(name + "/" * (member.kind == "dir"), date_time=(1980, 1, 1, 0, 0, 0))
             info.create_system = 3  # unix, so that `external_attr` holds a mode
-            if entry.kind == "dir":
+            if member.kind == "dir":
                 info.external_attr, info.CRC = ((stat.S_IFDIR | 0o755) << 16) | 0x10, 0  # 0x10: MS-DOS directory
                 zf.mkdir(info)
-            elif entry.kind == "symlink":
+            elif member.kind == "symlink":
                 info.external_attr = (stat.S_IFLNK | 0o777) << 16
-                zf.writestr(info, entry.target.encode())
-            elif entry.data is not None:
-                info.external_attr = (stat.S_IFREG | _data_mode(entry.data)) << 16
-                zf.writestr(info, entry.data, compress_type=zipfile.ZIP_DEFLATED)
+                zf.writestr(info, member.target.encode())
+            elif member.path is None:
+                info.external_attr = (stat.S_IFREG | _data_mode(member.data)) << 16
+                zf.writestr(info, member.data, compress_type=zipfile.ZIP_DEFLATED)  # at zlib's default level, 6
             else:
-                info.compress_type = zipfile.ZIP_DEFLATED  # at zlib's default level, 6
-                with _opened(entry) as src:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with _opened(member) as src:
                     info.external_attr = (stat.S_IFREG | _content_mode(src)) << 16
                     info.file_size = os.fstat(src.fileno()).st_size  # lets zipfile decide on zip64 up front
                     with zf.open(info, "w") as out:
@@ -402,8 +411,8 @@ def _archive_members(archive: Path, fmt: str) -> Iterator[tuple[tarfile.TarInfo,
 
 
 def write_members(members: Mapping[str, Member], out: Path) -> None:
-    """Writes `members` (from `read_members`) into the directory `out`, file modes derived from content as
-    `write_archive` derives them."""
+    """Writes `members` into the directory `out`: a file on disk as a hard link of it (a copy across file systems),
+    one in memory with the mode `write_archive` gives it."""
     for rel, member in sorted(members.items(), key=lambda item: item[0].split("/")):
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -411,6 +420,11 @@ def write_members(members: Mapping[str, Member], out: Path) -> None:
             path.mkdir(exist_ok=True)
         elif member.kind == "symlink":
             path.symlink_to(member.target)
+        elif member.path is not None:
+            try:
+                os.link(member.path, path)
+            except OSError:
+                shutil.copyfile(member.path, path)
         else:
             path.write_bytes(member.data)
             path.chmod(_data_mode(member.data))

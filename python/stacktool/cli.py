@@ -328,7 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="the layer's ComposeConfig (JSON)")
     p.add_argument("--out", required=True)
 
-    p = verb("pack", cmd_pack, "compose a layer in a scratch directory and write its archive, metadata and SBOM")
+    p = verb("pack", cmd_pack, "compose a layer and write its archive, metadata and SBOM")
     p.add_argument("--layer", required=True, help="the layer's ComposeConfig (JSON)")
     p.add_argument("--config", required=True, help="the layer's PackConfig (JSON)")
     for flag in ("--archive", "--metadata", "--pylock"):

@@ -1,15 +1,17 @@
-"""The compose verb: one layer's tree from its wheels' installed trees, plus the files that chain it to its lower
-layers; a runtime layer's from its python-build-standalone archive, publishing what the layers above it need.
+"""A layer's files: its wheels' installed trees plus the files that chain it to its lower layers; a runtime layer's
+from its python-build-standalone archive, publishing what the layers above it need.
 
-Files are hard-linked from the wheels' trees (each wheel was extracted once, by its own install action), relative
-symlinks inside a tree stay symlinks, and two inputs that would write different content to one path are an error.
+`layer_files` names the files without writing any: the wheels' files by their paths in the wheels' trees (each wheel
+was extracted once, by its own install action), the runtime's and the generated ones by their content. The pack verb
+writes them into the layer's archive; the compose verb (`compose`) into a directory, the wheels' files as hard links.
+Relative symlinks inside a tree stay symlinks, and two inputs that would write different content to one path are an
+error.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,61 +58,48 @@ class ComposeError(UserError):
 
 @dataclass
 class Composer:
-    """Fills `out`, remembering which input wrote each path (for conflict messages)."""
+    """The layer's files by path (what each input adds, never written here), remembering which input added each path
+    (for conflict messages)."""
 
-    out: Path
-    owners: dict[str, str]
-    made: set[str] = field(default_factory=set)  # directories below `out` known to exist ("" is `out`)
-    memory: dict[str, Member] = field(default_factory=dict)  # a runtime's files, not written to `out`
+    files: dict[str, Member] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
 
     def add_tree(self, tree: Path, owner: str) -> None:
         for relative, path in _entries(tree):
             self.add_file(relative, Path(path), owner)
 
     def adopt(self, members: dict[str, Member], owner: str) -> None:
-        """Takes `members` (a runtime's files, in memory) as the layer's, written by `owner`."""
-        self.memory = members
+        """Takes `members` (a runtime's files, in memory) as the layer's, added by `owner`."""
+        self.files.update(members)
         for relative, member in members.items():
             if member.kind != "dir":
                 self.owners[relative] = owner
 
     def add_file(self, relative: str, source: Path, owner: str) -> None:
         real = unstaged(source)
-        link_target = os.readlink(real) if real.is_symlink() else None  # a relative link of the tree itself
-        if relative in self.owners and link_target is None and self._holds(relative, source):
-            return  # e.g. a namespace package's identical __init__.py in two wheels
-        dest = self._claim(relative, owner)
-        if link_target is not None:
-            os.symlink(link_target, dest)
-            return
-        try:
-            os.link(real, dest)
-        except OSError:
-            shutil.copyfile(real, dest)  # another file system (e.g. an input from the source tree)
+        if real.is_symlink():  # a relative link of the tree itself
+            self._add(relative, Member("symlink", target=os.readlink(real)), owner)
+        elif not (relative in self.owners and self._holds(relative, real)):
+            self._add(relative, Member("file", path=real), owner)
+        # else: e.g. a namespace package's identical __init__.py in two wheels
 
     def add_bytes(self, relative: str, data: bytes, owner: str) -> None:
-        Path(self._claim(relative, owner)).write_bytes(data)
+        self._add(relative, Member("file", data=data), owner)
 
     def add_symlink(self, relative: str, target: str, owner: str) -> None:
-        os.symlink(target, self._claim(relative, owner))
+        self._add(relative, Member("symlink", target=target), owner)
 
     def _holds(self, relative: str, source: Path) -> bool:
         """Whether the layer's file `relative` has the content of `source`."""
-        if relative in self.memory:
-            member = self.memory[relative]
-            return member.kind == "file" and member.data == source.read_bytes()
-        return _same_content(self.out / relative, source)
+        member = self.files[relative]
+        return member.kind == "file" and member.content() == source.read_bytes()
 
-    def _claim(self, relative: str, owner: str) -> str:
-        """The destination of `relative`, recorded as `owner`'s; an error when another input wrote it."""
+    def _add(self, relative: str, member: Member, owner: str) -> None:
+        """Adds `member` at `relative` as `owner`'s; an error when another input added that path."""
         if relative in self.owners:
             raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
         self.owners[relative] = owner
-        parent = relative.rpartition("/")[0]
-        if parent not in self.made:  # one mkdir per directory, not per file (20,000 files in a PyTorch layer)
-            (self.out / parent).mkdir(parents=True, exist_ok=True)
-            self.made.add(parent)
-        return os.path.join(self.out, relative)
+        self.files[relative] = member
 
 
 def _entries(tree: Path) -> list[tuple[str, str]]:
@@ -122,10 +111,6 @@ def _entries(tree: Path) -> list[tuple[str, str]]:
         for name in files + [d for d in dirnames if os.path.islink(os.path.join(directory, d))]:
             found.append((prefix + name, os.path.join(directory, name)))
     return sorted(found)
-
-
-def _same_content(a: Path, b: Path) -> bool:
-    return a.is_file() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
 
 
 def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
@@ -223,7 +208,7 @@ def runtime_record(config: ComposeConfig, venv_files: Path) -> RuntimeRecord:
     return _record(config, layout, runtime, venv_files)
 
 
-def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer) -> RuntimeRecord:
+def _chain(config: ComposeConfig, layout: Layout, composer: Composer) -> RuntimeRecord:
     """The files that make a framework or application layer a virtual environment over its lower layers."""
     if config.runtime_record is None or config.venv_files is None:
         raise ComposeError(f"{config.env_name}: a layer over a runtime needs runtime_record and venv_files")
@@ -234,7 +219,7 @@ def _chain(config: ComposeConfig, out: Path, layout: Layout, composer: Composer)
         composer.add_symlink(relative, target, generated)
     for relative, data in layers_path_files(layout, list(config.lower)).items():
         composer.add_bytes(relative, data, generated)
-    for name, path in shared_libraries(out, layout, list(config.dynlib_exclude)).items():
+    for name, path in shared_libraries(composer.files, layout, list(config.dynlib_exclude)).items():
         composer.add_symlink(f"{DYNLIB_DIR}/{name}", os.path.relpath(path, DYNLIB_DIR), generated)
     return runtime
 
@@ -244,19 +229,19 @@ def _package(wheel: Wheel, layout: Layout) -> Package:
 
 
 def compose(config: ComposeConfig, out: Path) -> RuntimeRecord:
-    """Builds the layer described by `config` in the empty directory `out`; returns the runtime's record (for a
-    runtime layer, the record `runtime_record` publishes)."""
-    runtime, files = compose_for_pack(config, out)
+    """Writes the layer described by `config` into the empty directory `out` (the wheels' files as hard links);
+    returns the runtime's record (for a runtime layer, the record `runtime_record` publishes)."""
+    runtime, files = layer_files(config)
     write_members(files, out)
     return runtime
 
 
-def compose_for_pack(config: ComposeConfig, out: Path) -> tuple[RuntimeRecord, dict[str, Member]]:
-    """`compose`, except that a runtime layer's files from its archive stay in memory (the pack verb writes them into
-    the archive straight from there): returns the runtime's record and those files (by path in the layer; none for
-    other layers), which `out` lacks."""
+def layer_files(config: ComposeConfig) -> tuple[RuntimeRecord, dict[str, Member]]:
+    """The files of the layer described by `config`, by path in the layer, and the runtime's record. Nothing is
+    written: the wheels' files are named by their paths in the wheels' trees, a runtime's files and the generated
+    ones are held in memory; `compose` writes them into a directory, the pack verb into the layer's archive."""
     layout = Layout(config.python, platform(config.platform).is_windows)
-    composer = Composer(out, {})
+    composer = Composer()
     runtime = None
     if config.kind == "runtime":
         files = runtime_members(_runtime_archive(config), layout)
@@ -267,9 +252,9 @@ def compose_for_pack(config: ComposeConfig, out: Path) -> tuple[RuntimeRecord, d
     for module in config.modules:
         composer.add_file(f"{layout.site_packages}/{module.dest}", Path(module.src), module.src)
     if runtime is None:
-        runtime = _chain(config, out, layout, composer)
+        runtime = _chain(config, layout, composer)
     posix_venv = config.kind != "runtime" and not layout.windows
-    site = out / layout.site_packages
+    site = layout.site_packages
     record = LayerRecord(
         record_version=RECORD_VERSION,
         env_name=config.env_name,
@@ -281,8 +266,8 @@ def compose_for_pack(config: ComposeConfig, out: Path) -> tuple[RuntimeRecord, d
         runtime_interpreter=runtime.interpreter,
         runtime_source=runtime.source,
         lower=config.lower,
-        launch_module=module_hash(site, config.launch_module) if config.launch_module else None,
-        support_modules=tuple(module_hash(site, name) for name in config.support_modules),
+        launch_module=module_hash(composer.files, site, config.launch_module) if config.launch_module else None,
+        support_modules=tuple(module_hash(composer.files, site, name) for name in config.support_modules),
         interpreter=layout.runtime_python if config.kind == "runtime" else layout.layer_python,
         site_packages=layout.site_packages,
         dynlib_dir=DYNLIB_DIR,
@@ -293,4 +278,4 @@ def compose_for_pack(config: ComposeConfig, out: Path) -> tuple[RuntimeRecord, d
     composer.add_bytes(LAYER_RECORD, to_json(record).encode(), generated)
     composer.add_bytes(VENVSTACKS_LAYER_CONFIG, venvstacks_layer_config(record, layout), generated)
     composer.add_bytes("postinstall.py", (INJECTED / "postinstall.py").read_bytes(), generated)
-    return runtime, composer.memory
+    return runtime, composer.files

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
+import posixpath
+from collections.abc import Mapping
 from pathlib import Path
 
+from stacktool.archive import Member
 from stacktool.contract import LayerRecord
 from stacktool.errors import UserError
 from stacktool.layout import Layout
@@ -104,23 +106,23 @@ def is_shared_library(name: str) -> bool:
     return not (".cpython-" in stem or stem.endswith(".abi3") or ".pypy" in stem)
 
 
-def shared_libraries(tree: Path, layout: Layout, exclude: list[str]) -> dict[str, str]:
-    """basename -> path (relative to the layer) of the shared libraries in site-packages, minus excluded ones."""
+def shared_libraries(files: Mapping[str, Member], layout: Layout, exclude: list[str]) -> dict[str, str]:
+    """basename -> path (relative to the layer) of the shared libraries in site-packages among a layer's `files`,
+    minus excluded ones; in the order of a walk of site-packages (directory, then name), which decides the message
+    when two have one name."""
     found: dict[str, str] = {}
-    site = tree / layout.site_packages
-    for directory, _, files in sorted(os.walk(site)):
-        for name in sorted(files):
-            if not is_shared_library(name):
-                continue
-            relative = os.path.relpath(os.path.join(directory, name), site).replace(os.sep, "/")
-            if any(fnmatch.fnmatch(relative, p) for p in exclude):
-                continue
-            if name in found:
-                raise LinkError(
-                    f"two shared libraries named {name} in site-packages: {found[name]} and {relative}; add one "
-                    "of them (or a pattern such as 'pkg/*') to the layer's dynlib_exclude"
-                )
-            found[name] = relative
+    prefix = layout.site_packages + "/"
+    in_site = (rel[len(prefix) :] for rel, member in files.items() if rel.startswith(prefix) and member.kind != "dir")
+    for relative in sorted(in_site, key=posixpath.split):
+        name = posixpath.basename(relative)
+        if not is_shared_library(name) or any(fnmatch.fnmatch(relative, p) for p in exclude):
+            continue
+        if name in found:
+            raise LinkError(
+                f"two shared libraries named {name} in site-packages: {found[name]} and {relative}; add one "
+                "of them (or a pattern such as 'pkg/*') to the layer's dynlib_exclude"
+            )
+        found[name] = relative
     return {name: f"{layout.site_packages}/{relative}" for name, relative in found.items()}
 
 

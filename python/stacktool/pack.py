@@ -1,25 +1,22 @@
-"""The pack verb: a layer composed (stacktool.compose) into a scratch directory and written as its deterministic
-archive, plus the layer's metadata file and SBOM, in one action.
+"""The pack verb: a layer's files (stacktool.compose's `layer_files`) written as its deterministic archive, plus the
+layer's metadata file and SBOM, in one action.
 
 One action, not compose then pack: the composed tree never becomes a Bazel output that is hashed file by file,
 staged into another action's sandbox, or handed over without its symlinks (remote execution and building without
-the bytes may dereference a tree artifact's symlinks, bazelbuild/bazel#16361). The scratch tree is hard links of
-the wheels' installed trees, so it costs little to write; it is deleted before the action ends (a killed action,
-which runs unsandboxed, leaves it in the output directory, and the action's next run deletes it). A runtime
-layer's files go from its python-build-standalone archive into the layer's archive without being written to disk
-(stacktool.compose's `compose_for_pack`). The tree itself is the `trees` output group's (the compose verb), for
-inspection.
+the bytes may dereference a tree artifact's symlinks, bazelbuild/bazel#16361). Nor is it written to disk: the
+archive reads the wheels' files where their install actions put them, and holds the runtime's files (from its
+python-build-standalone archive) and the generated ones in memory. The tree itself is the `trees` output group's
+(the compose verb), for inspection.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import json
 from pathlib import Path
 
-from stacktool.archive import Member, write_archive
-from stacktool.compose import compose_for_pack
-from stacktool.contract import LAYER_RECORD, ComposeConfig, LayerRecord, PackConfig, read_json
+from stacktool.archive import Member, tree_members, write_members_archive
+from stacktool.compose import layer_files
+from stacktool.contract import LAYER_RECORD, ComposeConfig, ContractError, LayerRecord, PackConfig, from_json
 from stacktool.digest import sha256_of
 from stacktool.errors import UserError
 from stacktool.metadata import metadata_version, write_metadata
@@ -34,16 +31,10 @@ class PackError(UserError):
 def compose_and_pack(
     layer: ComposeConfig, config: PackConfig, archive: Path, metadata_path: Path, pylock: Path, sbom: Path
 ) -> None:
-    """Composes `layer` in a scratch directory beside `archive` and packs it there (see `pack_layer`); an edited
-    lock file is refused before anything is composed."""
+    """Packs the layer `layer` describes (see `pack_layer`); an edited lock file is refused before anything else."""
     lock_sha256 = _check_lock(pylock, config)
-    for stale in archive.parent.glob(f".{archive.name}.*"):  # the scratch directory of a Pack that was killed
-        shutil.rmtree(stale)
-    with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=archive.parent) as scratch:
-        tree = Path(scratch) / layer.env_name
-        tree.mkdir()
-        _, runtime_files = compose_for_pack(layer, tree)
-        _pack(tree, runtime_files, archive, metadata_path, (pylock, lock_sha256), config, sbom)
+    _, files = layer_files(layer)
+    _pack(files, archive, metadata_path, (pylock, lock_sha256), config, sbom)
 
 
 def _check_lock(pylock: Path, config: PackConfig) -> str:
@@ -59,23 +50,25 @@ def _check_lock(pylock: Path, config: PackConfig) -> str:
 
 def pack_layer(tree: Path, archive: Path, metadata_path: Path, pylock: Path, config: PackConfig, sbom: Path) -> None:
     """Writes `archive` (top directory: the layer's install target), `metadata_path` and the layer's CycloneDX SBOM
-    `sbom` (stacktool.sbom) for the layer composed in `tree`."""
-    _pack(tree, {}, archive, metadata_path, (pylock, _check_lock(pylock, config)), config, sbom)
+    `sbom` (stacktool.sbom) for the layer composed in the directory `tree`."""
+    _pack(tree_members(tree), archive, metadata_path, (pylock, _check_lock(pylock, config)), config, sbom)
 
 
 def _pack(
-    tree: Path,
-    runtime_files: dict[str, Member],
+    files: dict[str, Member],
     archive: Path,
     metadata_path: Path,
     lock: tuple[Path, str],
     config: PackConfig,
     sbom: Path,
 ) -> None:
-    """`pack_layer`, the layer's files being those in `tree` and `runtime_files` (see `compose_for_pack`)."""
+    """`pack_layer` of the layer whose files are `files` (by path in the layer)."""
     pylock, lock_sha256 = lock
-    record = read_json(LayerRecord, tree / LAYER_RECORD)
-    write_archive(tree, archive, top=record.install_target, fmt=config.archive_format, members=runtime_files)
+    if LAYER_RECORD not in files:
+        raise ContractError(f"{LAYER_RECORD}: no such file in the layer (expected a LayerRecord)")
+    held = files[LAYER_RECORD]
+    record = from_json(LayerRecord, json.loads(held.content()), str(held.path or LAYER_RECORD))
+    write_members_archive(files, archive, top=record.install_target, fmt=config.archive_format)
     source = record.runtime_source
     runtime = record.kind == "runtime"
     metadata = {

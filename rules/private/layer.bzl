@@ -2,7 +2,7 @@
 
 Per layer and target platform, one action builds what is published: `pack` composes the layer (its wheels'
 installed trees, a runtime layer's python-build-standalone archive too, plus the files that chain it to its lower
-layers) in a scratch directory and writes the deterministic archive, the metadata JSON and the SBOM. `compose`
+layers) and writes the deterministic archive, the metadata JSON and the SBOM, without writing the layer anywhere. `compose`
 writes the same layer as a tree, only for the `trees` output group. Wheels are installed by their own actions
 (installed_wheel.bzl), shared by every layer that uses them. A runtime layer's `runtime-record` action publishes
 what the layers above it need (its RuntimeRecord and venv files), so nothing here depends on the target's OS. The
@@ -28,8 +28,7 @@ DEFAULT_MACOSX_TARGET = "13.0"
 # Pack is not sandboxed locally: its inputs are the installed trees of all the layer's wheels (tens of thousands of
 # files for PyTorch), which a sandbox stages one symlink at a time, seconds on the critical path (docs/benchmarks.md).
 # It reads only the paths its ComposeConfig names, which are its declared inputs, and writes only its declared
-# outputs and a scratch directory beside them that it deletes; it still runs remotely and is cached like any
-# action. `--modify_execution_info=VenvstacksPack=-no-sandbox` sandboxes it again.
+# outputs; it still runs remotely and is cached like any action. `--modify_execution_info=VenvstacksPack=-no-sandbox` sandboxes it again.
 PACK_EXECUTION_REQUIREMENTS = {"no-sandbox": "1"}
 
 def layer_key(package, name):
@@ -422,8 +421,8 @@ def _build_layer(ctx, kind, spec, runtime, lower, locked, platform, install_targ
     pack_config = ctx.actions.declare_file(ctx.label.name + ".layer/pack.json")
     ctx.actions.write(pack_config, json.encode_indent(_pack_config(ctx, spec, locked)))
 
-    # Pack composes the layer in a scratch directory of its own and archives it: the published outputs never wait
-    # for a composed tree to be hashed, staged or handed over without its symlinks (python/stacktool/pack.py).
+    # Pack composes the layer and archives it in one action: the published outputs never wait for a composed tree to
+    # be hashed, staged or handed over without its symlinks (python/stacktool/pack.py).
     args = ctx.actions.args()
     args.add("--layer", compose_config)
     args.add("--config", pack_config)

@@ -31,8 +31,10 @@ from stacktool.archive import (
     extract_archive,
     read_members,
     recompress,
+    tree_members,
     write_archive,
     write_members,
+    write_members_archive,
 )
 
 PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
@@ -221,7 +223,7 @@ def test_members_in_memory_are_written_as_if_on_disk(tmp_path, fmt):
     shutil.rmtree(src / "pkg")
     assert "pkg/sub" not in members and {"pkg/__init__.py", "a.b", "empty"} <= set(members)
 
-    write_archive(src, tmp_path / f"mixed.{fmt}", top=TOP, fmt=fmt, members=members)
+    write_members_archive(tree_members(src) | members, tmp_path / f"mixed.{fmt}", top=TOP, fmt=fmt)
 
     assert (tmp_path / f"mixed.{fmt}").read_bytes() == (tmp_path / f"disk.{fmt}").read_bytes()
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from stacktool.archive import tree_members
 from stacktool.layout import Layout
 from stacktool.link import (
     INJECTED,
@@ -64,7 +65,7 @@ def test_shared_libraries_skip_extension_modules(tmp_path):
         f"{SITE}/mlx/lib/libmlx.dylib",
         "bin/libnot-in-site-packages.so",
     ])  # fmt: skip
-    assert shared_libraries(tmp_path, POSIX, []) == {
+    assert shared_libraries(tree_members(tmp_path), POSIX, []) == {
         "libtorch.so": f"{SITE}/torch/lib/libtorch.so",
         "libopenblas.so": f"{SITE}/numpy.libs/libopenblas.so",
         "libmlx.dylib": f"{SITE}/mlx/lib/libmlx.dylib",
@@ -74,7 +75,7 @@ def test_shared_libraries_skip_extension_modules(tmp_path):
 def test_duplicate_shared_library_basenames_are_an_error(tmp_path):
     make_files(tmp_path, [f"{SITE}/a/libz.so", f"{SITE}/b/.libs/libz.so"])
     with pytest.raises(LinkError) as error:
-        shared_libraries(tmp_path, POSIX, [])
+        shared_libraries(tree_members(tmp_path), POSIX, [])
     message = str(error.value)
     assert "two shared libraries named libz.so in site-packages" in message
     assert "a/libz.so" in message
@@ -85,11 +86,11 @@ def test_duplicate_shared_library_basenames_are_an_error(tmp_path):
 def test_duplicate_message_paths_are_usable_as_dynlib_exclude(tmp_path):
     make_files(tmp_path, [f"{SITE}/a/libz.so", f"{SITE}/b/libz.so"])
     with pytest.raises(LinkError) as error:
-        shared_libraries(tmp_path, POSIX, [])
+        shared_libraries(tree_members(tmp_path), POSIX, [])
     first, second = str(error.value).split(": ", 1)[1].split(";")[0].split(" and ")
     for path, kept in ((first, second), (second, first)):
         try:
-            found = shared_libraries(tmp_path, POSIX, [path])
+            found = shared_libraries(tree_members(tmp_path), POSIX, [path])
         except LinkError:
             pytest.fail(f"dynlib_exclude = [{path!r}] excludes nothing")
         assert found == {"libz.so": f"{SITE}/{kept}"}
@@ -97,16 +98,16 @@ def test_duplicate_message_paths_are_usable_as_dynlib_exclude(tmp_path):
 
 def test_dynlib_exclude_patterns(tmp_path):
     make_files(tmp_path, [f"{SITE}/a/libz.so", f"{SITE}/b/.libs/libz.so", f"{SITE}/b/.libs/libpng16.so"])
-    assert shared_libraries(tmp_path, POSIX, ["b/.libs/libz*"]) == {
+    assert shared_libraries(tree_members(tmp_path), POSIX, ["b/.libs/libz*"]) == {
         "libz.so": f"{SITE}/a/libz.so",
         "libpng16.so": f"{SITE}/b/.libs/libpng16.so",
     }
-    assert shared_libraries(tmp_path, POSIX, ["b/*"]) == {"libz.so": f"{SITE}/a/libz.so"}
-    assert shared_libraries(tmp_path, POSIX, ["*.so"]) == {}
+    assert shared_libraries(tree_members(tmp_path), POSIX, ["b/*"]) == {"libz.so": f"{SITE}/a/libz.so"}
+    assert shared_libraries(tree_members(tmp_path), POSIX, ["*.so"]) == {}
 
 
 def test_shared_libraries_of_empty_tree(tmp_path):
-    assert shared_libraries(tmp_path, POSIX, []) == {}
+    assert shared_libraries(tree_members(tmp_path), POSIX, []) == {}
 
 
 @pytest.mark.parametrize("layout", [POSIX, WINDOWS], ids=["posix", "windows"])

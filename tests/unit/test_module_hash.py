@@ -12,9 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from stacktool.archive import tree_members
 from stacktool.contract import ModuleHash
 from stacktool.errors import UserError
 from stacktool.module_hash import module_hash
+
+
+def hash_of(site_packages: Path, name: str) -> ModuleHash:
+    """module_hash of `name` among the files below `site_packages`."""
+    return module_hash(tree_members(site_packages), "", name)
+
 
 # A package with nested directories, an upper-case name (sorted before lower case), a data file and an empty
 # directory; relative path -> content, in the order the first test tree creates them.
@@ -46,12 +53,12 @@ def make(root: Path, files: dict[str, bytes], empty_dirs: tuple[str, ...] = ()) 
 def test_module_file(tmp_path):
     make(tmp_path, {"hello_app.py": b"print('hi')\n"})
     expected = hashlib.sha256(entry("hello_app.py", b"print('hi')\n")).hexdigest()
-    assert module_hash(tmp_path, "hello_app") == ModuleHash("hello_app", "sha256:" + expected)
+    assert hash_of(tmp_path, "hello_app") == ModuleHash("hello_app", "sha256:" + expected)
 
 
 def test_module_file_hash_covers_its_name_and_content(tmp_path):
     make(tmp_path, {"a.py": b"X = 1\n", "b.py": b"X = 1\n", "c.py": b"X = 2\n"})
-    hashes = {name: module_hash(tmp_path, name).hash for name in ("a", "b", "c")}
+    hashes = {name: hash_of(tmp_path, name).hash for name in ("a", "b", "c")}
     assert len(set(hashes.values())) == 3  # the same content under another name differs too
     assert hashes["a"] != "sha256:" + hashlib.sha256(b"X = 1\n").hexdigest()  # not the plain content hash
 
@@ -74,7 +81,7 @@ def test_package_directory(tmp_path):
         entry("data.txt", PACKAGE["helpers/sub/deeper/data.txt"]),
     ])  # fmt: skip
     expected = ModuleHash("helpers", "sha256/" + hashlib.sha256(fed).hexdigest())
-    assert module_hash(tmp_path, "helpers") == expected
+    assert hash_of(tmp_path, "helpers") == expected
 
 
 def test_package_hash_does_not_depend_on_creation_order(kit, tmp_path):
@@ -85,13 +92,13 @@ def test_package_hash_does_not_depend_on_creation_order(kit, tmp_path):
     make(second, dict(reversed(PACKAGE.items())))
     names = [sorted(p.name for p in (root / "helpers").iterdir()) for root in (first, second)]
     assert names[0] == names[1]
-    assert module_hash(first, "helpers") == module_hash(second, "helpers")
-    assert module_hash(first, "helpers").hash == kit.package_module_hash(first / "helpers")
+    assert hash_of(first, "helpers") == hash_of(second, "helpers")
+    assert hash_of(first, "helpers").hash == kit.package_module_hash(first / "helpers")
 
 
 def test_package_hash_moves_with_any_change(kit, tmp_path):
     base = make(tmp_path / "base", PACKAGE)
-    reference = module_hash(base, "helpers").hash
+    reference = hash_of(base, "helpers").hash
     assert reference == kit.package_module_hash(base / "helpers")
     changes = {
         "content": lambda root: (root / "helpers/sub/z.py").write_bytes(b"Z = 'Z'\n"),
@@ -105,7 +112,7 @@ def test_package_hash_moves_with_any_change(kit, tmp_path):
     for what, change in changes.items():
         root = shutil.copytree(base, tmp_path / what.replace(" ", "_"))
         change(root)
-        changed = module_hash(root, "helpers").hash
+        changed = hash_of(root, "helpers").hash
         assert changed == kit.package_module_hash(root / "helpers"), what
         assert changed not in seen, what
         seen.add(changed)
@@ -114,14 +121,14 @@ def test_package_hash_moves_with_any_change(kit, tmp_path):
 def test_module_file_is_preferred_to_a_directory_of_its_name(kit, tmp_path):
     """`name.py` is what Python imports rather than a `name/` directory without `__init__.py` (a namespace)."""
     make(tmp_path, {"tool.py": b"T = 1\n", "tool/data.txt": b"d"})
-    assert module_hash(tmp_path, "tool") == ModuleHash("tool", kit.file_module_hash(tmp_path / "tool.py"))
+    assert hash_of(tmp_path, "tool") == ModuleHash("tool", kit.file_module_hash(tmp_path / "tool.py"))
 
 
 def test_missing_module_is_a_user_error_naming_it(tmp_path):
     make(tmp_path, {"other.py": b"", "helpers_data/x.txt": b""})
     with pytest.raises(UserError) as error:
-        module_hash(tmp_path, "helpers")
-    assert str(error.value) == f"module helpers is not in {tmp_path} (neither helpers.py nor helpers/)"
+        hash_of(tmp_path, "helpers")
+    assert str(error.value) == "module helpers is not in . (neither helpers.py nor helpers/)"
 
 
 def test_package_is_preferred_to_a_module_file_of_its_name(kit, tmp_path):
@@ -139,5 +146,5 @@ def test_package_is_preferred_to_a_module_file_of_its_name(kit, tmp_path):
         check=True,
     )
     assert imported.stdout == "package\n"
-    assert module_hash(tmp_path, "tool") == ModuleHash("tool", kit.package_module_hash(tmp_path / "tool"))
-    assert module_hash(tmp_path, "tool").hash != kit.file_module_hash(tmp_path / "tool.py")
+    assert hash_of(tmp_path, "tool") == ModuleHash("tool", kit.package_module_hash(tmp_path / "tool"))
+    assert hash_of(tmp_path, "tool").hash != kit.file_module_hash(tmp_path / "tool.py")

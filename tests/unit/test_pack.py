@@ -199,7 +199,7 @@ def test_compose_and_pack_refuses_an_edited_lock_before_composing(kit, fixture_r
 def test_a_runtime_packed_from_memory_is_its_composed_tree_packed(
     kit, request, wheels, posix_trees, runtime, fmt, tmp_path
 ):
-    """Pack keeps a runtime layer's files from its archive in memory (compose_for_pack); the archive it writes is
+    """Pack keeps a runtime layer's files from its archive in memory (layer_files); the archive it writes is
     byte for byte the one written from the layer composed on disk (the compose verb's tree), a wheel included."""
     if runtime == "local":
         archive, platform = request.getfixturevalue("runtime_archive"), "linux_x86_64"
@@ -224,18 +224,6 @@ def test_a_runtime_packed_from_memory_is_its_composed_tree_packed(
     tree = kit.compose_tree(cfg, tmp_path / "trees")
     write_archive(tree, tmp_path / f"b.{fmt}", top="cpython3_11", fmt=fmt)
     assert (out / f"a.{fmt}").read_bytes() == (tmp_path / f"b.{fmt}").read_bytes()
-
-
-def test_compose_and_pack_deletes_the_scratch_directory_a_killed_run_left(layer, kit, fixture_runtime, tmp_path):
-    """Pack runs unsandboxed: a killed run leaves its scratch tree beside the archive; the next run deletes it."""
-    _, pylock, config = layer
-    out = tmp_path / "out"
-    stale = out / ".x.tar.zst.k1ll3d" / "framework-sci" / "lib"
-    stale.mkdir(parents=True)
-    (stale / "half-written.py").write_text("", encoding="utf-8")
-    cfg = kit.compose_config("framework-sci", "framework", runtime=fixture_runtime)
-    compose_and_pack(cfg, config, out / "x.tar.zst", out / "x.json", pylock, out / "x.cdx.json")
-    assert sorted(p.name for p in out.iterdir()) == ["x.cdx.json", "x.json", "x.tar.zst"]
 
 
 def test_record_of_another_version_is_refused(layer, tmp_path):
