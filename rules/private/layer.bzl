@@ -2,8 +2,8 @@
 
 Per layer and target platform, one action builds what is published: `pack` composes the layer (its wheels'
 installed trees, a runtime layer's python-build-standalone archive too, plus the files that chain it to its lower
-layers) and writes the deterministic archive, the metadata JSON and the SBOM, without writing the layer anywhere. `compose`
-writes the same layer as a tree, only for the `trees` output group. Wheels are installed by their own actions
+layers) and writes the deterministic archive, the metadata JSON and the SBOM, without writing the layer anywhere.
+`compose` writes the same layer as a tree, only for the `trees` output group. Wheels are installed by their own actions
 (installed_wheel.bzl), shared by every layer that uses them. A runtime layer's `runtime-record` action publishes
 what the layers above it need (its RuntimeRecord and venv files), so nothing here depends on the target's OS. The
 JSON files handed to the actions are the records of python/stacktool/contract.py, field for field.
@@ -28,7 +28,8 @@ DEFAULT_MACOSX_TARGET = "13.0"
 # Pack is not sandboxed locally: its inputs are the installed trees of all the layer's wheels (tens of thousands of
 # files for PyTorch), which a sandbox stages one symlink at a time, seconds on the critical path (docs/benchmarks.md).
 # It reads only the paths its ComposeConfig names, which are its declared inputs, and writes only its declared
-# outputs; it still runs remotely and is cached like any action. `--modify_execution_info=VenvstacksPack=-no-sandbox` sandboxes it again.
+# outputs; it still runs remotely and is cached like any action.
+# `--modify_execution_info=VenvstacksPack=-no-sandbox` sandboxes it again.
 PACK_EXECUTION_REQUIREMENTS = {"no-sandbox": "1"}
 
 def layer_key(package, name):
