@@ -24,6 +24,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, NamedTuple, cast
@@ -181,27 +182,32 @@ def recompress(src: Path, dest: Path, zstd: Zstd) -> None:
 
 
 def tree_members(src: Path) -> dict[str, Member]:
-    """Every file, symlink and directory below `src`, by relative path; other file types are refused.
+    """Every file, symlink and directory below `src`, by relative path (a directory before what it holds); other
+    file types are refused. Symlinks are not followed.
 
-    `src` is a tree the caller wrote (the compose verb writes a layer's), so its symlinks are the tree's own; a tree
-    artifact staged by Bazel could hold absolute links to its files, or copies of its links."""
+    `src` is a tree the caller wrote (the compose verb writes a layer's, an install action a wheel's), so its
+    symlinks are the tree's own; a tree artifact staged by Bazel could hold absolute links to its files, or copies
+    of its links."""
     members: dict[str, Member] = {}
-    root = os.fspath(src)
-    for directory, dirnames, filenames in os.walk(root):
-        prefix = os.path.relpath(directory, root).replace(os.sep, "/") + "/" if directory != root else ""
-        for name in dirnames + filenames:
-            path = Path(directory, name)
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                members[prefix + name] = Member("symlink", target=os.readlink(path), path=path)
-            elif stat.S_ISREG(mode):
-                members[prefix + name] = Member("file", path=path)
-            elif stat.S_ISDIR(mode):
-                members[prefix + name] = Member("dir", path=path)
-            else:
-                raise ArchiveError(
-                    f"{path}: unsupported file type {stat.filemode(mode)[0]!r} (only files, dirs, symlinks)"
-                )
+
+    def visit(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                rel, path = prefix + entry.name, Path(entry.path)
+                if entry.is_symlink():
+                    members[rel] = Member("symlink", target=os.readlink(path), path=path)
+                elif entry.is_file(follow_symlinks=False):
+                    members[rel] = Member("file", path=path)
+                elif entry.is_dir(follow_symlinks=False):
+                    members[rel] = Member("dir", path=path)
+                    visit(entry.path, rel + "/")
+                else:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                    raise ArchiveError(
+                        f"{path}: unsupported file type {stat.filemode(mode)[0]!r} (only files, dirs, symlinks)"
+                    )
+
+    visit(os.fspath(src), "")
     return members
 
 
@@ -401,13 +407,21 @@ def _archive_members(archive: Path, fmt: str) -> Iterator[tuple[tarfile.TarInfo,
             for info in zf.infolist():
                 yield _zip_member(archive, zf, info), lambda info=info: zf.read(info)  # type: ignore[misc]
         return
+    with _tar_reader(archive, fmt) as tf:
+        for member in tf:
+            yield member, lambda member=member: cast(IO[bytes], tf.extractfile(member)).read()  # type: ignore[misc]
+
+
+@contextmanager
+def _tar_reader(archive: Path, fmt: str) -> Iterator[tarfile.TarFile]:
+    """`archive` (a tar format) open for reading its members in order. errorlevel 2: tarfile raises what it would
+    otherwise only log (e.g. a hard link it cannot make)."""
     with (
         archive.open("rb") as fh,
         _codec(fh, fmt, write=False) as stream,
         tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errorlevel=2) as tf,
     ):
-        for member in tf:
-            yield member, lambda member=member: cast(IO[bytes], tf.extractfile(member)).read()  # type: ignore[misc]
+        yield tf
 
 
 def write_members(members: Mapping[str, Member], out: Path) -> None:
@@ -435,12 +449,7 @@ def _extract(archive: Path, fmt: str, staging: Path, keep: _Filter) -> None:
     if fmt == "zip":
         _extract_zip(archive, staging, keep)
         return
-    # errorlevel 2: tarfile raises what it would otherwise only log (e.g. a hard link it cannot make).
-    with (
-        archive.open("rb") as fh,
-        _codec(fh, fmt, write=False) as stream,
-        tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errorlevel=2) as tf,
-    ):
+    with _tar_reader(archive, fmt) as tf:
         tf.extractall(staging, filter=keep)
 
 

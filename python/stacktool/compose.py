@@ -14,10 +14,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from installer.records import parse_record_file
 
-from stacktool.archive import Member, write_members
+from stacktool.archive import Member, tree_members, write_members
 from stacktool.contract import (
     LAYER_RECORD,
     RECORD_VERSION,
@@ -65,8 +66,9 @@ class Composer:
     owners: dict[str, str] = field(default_factory=dict)
 
     def add_tree(self, tree: Path, owner: str) -> None:
-        for relative, path in _entries(tree):
-            self.add_file(relative, Path(path), owner)
+        for relative, member in sorted(tree_members(tree).items()):
+            if member.kind != "dir":
+                self.add_file(relative, cast(Path, member.path), owner)
 
     def adopt(self, members: dict[str, Member], owner: str) -> None:
         """Takes `members` (a runtime's files, in memory) as the layer's, added by `owner`."""
@@ -100,17 +102,6 @@ class Composer:
             raise ComposeError(f"{owner} and {self.owners[relative]} both install {relative}")
         self.owners[relative] = owner
         self.files[relative] = member
-
-
-def _entries(tree: Path) -> list[tuple[str, str]]:
-    """(path relative to `tree`, path) of every file and symlink in `tree`, sorted."""
-    found = []
-    root = os.fspath(tree)
-    for directory, dirnames, files in os.walk(root):
-        prefix = os.path.relpath(directory, root).replace(os.sep, "/") + "/" if directory != root else ""
-        for name in files + [d for d in dirnames if os.path.islink(os.path.join(directory, d))]:
-            found.append((prefix + name, os.path.join(directory, name)))
-    return sorted(found)
 
 
 def import_names(tree: Path, layout: Layout) -> tuple[str, ...]:
@@ -148,7 +139,7 @@ def _venv_files(
                 )
             if venv_files is not None:
                 (venv_files / relative).parent.mkdir(parents=True, exist_ok=True)
-                (venv_files / relative).write_bytes(found.data)
+                (venv_files / relative).write_bytes(found.content())
         return {}
     if venv_files is not None:
         wrapper = venv_files / "bin" / "python"

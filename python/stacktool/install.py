@@ -183,7 +183,7 @@ def strip_installer_tooling(members: dict[str, Member], layout: Layout) -> None:
             continue
         if parent.rpartition("/")[2].split("-")[0].lower() not in INSTALLER_TOOLING:
             continue
-        for path, _, _ in parse_record_file(member.data.decode("utf-8").splitlines()):
+        for path, _, _ in parse_record_file(member.content().decode("utf-8").splitlines()):
             target = posixpath.normpath(f"{site}/{path}")
             if target in members and members[target].kind != "dir":
                 del members[target]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from runtime_fixtures import PE, make_fixture_runtime
-from stacktool.archive import ArchiveError, Member, read_members, write_members
+from stacktool.archive import ArchiveError, Member, read_members, tree_members, write_members
 from stacktool.install import (
     POSIX_SCRIPT_HEADER,
     InstallError,
@@ -254,20 +254,6 @@ def test_runtime_members_of_archive_without_python_top(tmp_path):
 # strip_installer_tooling: a published runtime has no installer tooling and no scripts but the interpreter's
 
 
-def tree_members(tree: Path) -> dict[str, Member]:
-    """The files, symlinks and directories below `tree` as in-memory members."""
-    members = {}
-    for path in sorted(tree.rglob("*")):
-        rel = path.relative_to(tree).as_posix()
-        if path.is_symlink():
-            members[rel] = Member("symlink", target=os.readlink(path))
-        elif path.is_dir():
-            members[rel] = Member("dir")
-        else:
-            members[rel] = Member("file", data=path.read_bytes())
-    return members
-
-
 def files_below(root: Path) -> set[str]:
     """Relative paths of every file and symlink below `root`."""
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
@@ -280,7 +266,7 @@ def files_of(members: dict[str, Member]) -> set[str]:
 
 def recorded_paths(members: dict[str, Member], site: str, dist_info: str) -> set[str]:
     """The paths a dist-info's RECORD lists, relative to the layer (its rows are relative to site-packages)."""
-    rows = (line.split(",")[0] for line in members[f"{site}/{dist_info}/RECORD"].data.decode().splitlines())
+    rows = (line.split(",")[0] for line in members[f"{site}/{dist_info}/RECORD"].content().decode().splitlines())
     return {posixpath.normpath(f"{site}/{row}") for row in rows if row}
 
 
