@@ -179,10 +179,9 @@ def test_edited_pylock_is_refused(layer, tmp_path):
 
 
 def test_compose_and_pack_refuses_an_edited_lock_before_composing(kit, fixture_runtime, tmp_path):
-    """The lock is checked first: a layer that could not even be composed (its module file is missing) reports the
+    """The lock is checked first: a layer that could not even be composed (its launch module is nowhere) reports the
     edited lock file, and nothing is written."""
-    missing = Module(dest="app.py", src=str(tmp_path / "missing.py"))
-    cfg = kit.compose_config("framework-sci", "framework", runtime=fixture_runtime, modules=[missing])
+    cfg = kit.compose_config("app-hello", "application", runtime=fixture_runtime, launch_module="missing_app")
     pylock = tmp_path / "pylock.framework-sci.toml"
     pylock.write_text('lock-version = "1.0"\n', encoding="utf-8")
     config = kit.pack_config(pylock, "framework-sci")
