@@ -1,7 +1,7 @@
 """Rules of docs/BUILD.bazel: render docs/rules.md from starlark_doc_extract output, and copy it into the source tree."""
 
 # buildifier: disable=bzl-visibility (docs/ is this module's own package: it runs the tool like its rules do)
-load("//rules/private:stacktool.bzl", "ACTION_ENV", "INTERPRETER_FLAGS", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "runfiles_path", "stacktool")
+load("//rules/private:stacktool.bzl", "ACTION_ENV", "INTERPRETER_FLAGS", "RUNFILES_PRELUDE", "TOOLCHAIN_TYPE", "interpreter_path", "runfiles_path", "stacktool")
 
 def _rule_docs_impl(ctx):
     output = ctx.actions.declare_file(ctx.label.name + ".md")
@@ -14,7 +14,7 @@ def _rule_docs_impl(ctx):
     args.add("--target-platforms", ctx.file.target_platforms)
     args.add_all(ctx.files.modules)
     ctx.actions.run(
-        executable = tool.interpreter,
+        executable = interpreter_path(tool),
         arguments = [args],
         inputs = depset(
             [ctx.file.renderer, ctx.file.platforms_module, ctx.file.target_platforms] + ctx.files.modules,

@@ -22,23 +22,3 @@ TARGET_PLATFORMS = {p.name: p for p in [
     _platform("win_amd64", "windows", "x86_64"),
     _platform("win_arm64", "windows", "aarch64"),
 ]}
-
-# How repository rules see the host (`repository_ctx.os.name`, `.arch`) in @platforms' terms.
-_REPOSITORY_OS = {"linux": "linux", "mac os x": "macos"}
-_REPOSITORY_CPU = {"aarch64": "aarch64", "amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64"}
-
-def host_platform(repository_os):
-    """The supported platform a repository rule runs on, or None.
-
-    Args:
-      repository_os: `repository_ctx.os` (or `module_ctx.os`).
-
-    Returns:
-      The platform's struct from TARGET_PLATFORMS, or None when the host is none of them.
-    """
-    os = "windows" if repository_os.name.startswith("windows") else _REPOSITORY_OS.get(repository_os.name)
-    cpu = _REPOSITORY_CPU.get(repository_os.arch)
-    for platform in TARGET_PLATFORMS.values():
-        if (platform.os, platform.cpu) == (os, cpu):
-            return platform
-    return None

@@ -1,14 +1,10 @@
 """Writes a zip of Python sources with their bytecode, for the helper tool's interpreter to import from.
 
-    python -S -E -s -B bytecode_zip.py OUT.zip --tree DIR [--skip NAME]... [--compile LIST]
     python -S -E -s -B bytecode_zip.py OUT.zip --wheel WHEEL...
 
---tree: the `.py` files below DIR (directories named by --skip, and `config-*`, left out at any depth): the
-tool interpreter's standard library, which python finds as `lib/pythonXY.zip`. With --compile, bytecode only for
-the files LIST names (one path relative to DIR per line: the modules the tool imports); the others are imported
-from source, which is slower but works.
---wheel: every member of the wheels, bytecode for every `.py`: the tool's pure-Python dependencies, one file on
-sys.path instead of a wheel each, imported without compiling them in every action.
+Every member of the wheels, bytecode for every `.py`: the tool's pure-Python dependencies, one file on sys.path
+instead of a wheel each, imported without compiling them in every action. python/tool_interpreter.py writes the
+tool interpreter's standard library zip with `write`.
 
 Bytecode is an unchecked hash-based .pyc (PEP 552) beside its source (`x.py` + `x.pyc`, the layout zipimport
 reads): it is never compared with its source, so it needs no time stamps. Members are sorted, stored and dated
@@ -39,16 +35,6 @@ def bytecode(source: bytes, name: str) -> bytes | None:
     return importlib.util.MAGIC_NUMBER + UNCHECKED_HASH + importlib.util.source_hash(source) + marshal.dumps(code)
 
 
-def tree_sources(root: str, skip: set[str]) -> Iterator[tuple[str, bytes]]:
-    for directory, dirnames, files in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in skip and not d.startswith("config-")]
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(directory, name)
-                with open(path, "rb") as f:
-                    yield os.path.relpath(path, root).replace(os.sep, "/"), f.read()
-
-
 def wheel_members(wheels: list[str]) -> Iterator[tuple[str, bytes]]:
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
@@ -73,24 +59,13 @@ def write(out: str, members: dict[str, bytes], compiled: set[str] | None) -> Non
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--tree", help="a directory of .py files (a standard library)")
-    source.add_argument("--wheel", nargs="+", help="pure-Python wheels")
-    parser.add_argument("--skip", action="append", default=[], help="a directory name left out of --tree")
-    parser.add_argument("--compile", help="a file listing the --tree files to compile (default: all)")
+    parser.add_argument("--wheel", nargs="+", required=True, help="pure-Python wheels")
     args = parser.parse_args(argv)
-    if args.tree:
-        members = dict(tree_sources(args.tree, set(args.skip)))
-    else:
-        members = {}
-        for name, data in wheel_members(args.wheel):
-            if members.setdefault(name, data) != data:
-                parser.error(f"two wheels have different files named {name}")
-    compiled = None
-    if args.compile:
-        with open(args.compile, encoding="utf-8") as f:
-            compiled = {line.strip() for line in f if line.strip() and not line.startswith("#")}
-    write(args.out, members, compiled)
+    members: dict[str, bytes] = {}
+    for name, data in wheel_members(args.wheel):
+        if members.setdefault(name, data) != data:
+            parser.error(f"two wheels have different files named {name}")
+    write(args.out, members, None)
     return 0
 
 

@@ -52,18 +52,21 @@ LockedLayerInfo = provider(
 StackToolInfo = provider(
     doc = "The helper tool (python/stacktool) and the interpreter that runs it on the exec platform.",
     fields = {
-        "interpreter": "File: the Python interpreter (python-build-standalone for the exec platform).",
+        "runtime": "File, a directory: the interpreter's installation (python-build-standalone for the exec platform, its standard library zipped).",
+        "interpreter": "string: the interpreter's path below `runtime` (`bin/python3.11`, `python.exe`).",
         "entry": "File: python/run_stacktool.py.",
         "sys_path": "list of File: the tool's dependencies on sys.path: the zip of its pure-Python dependencies, or a marker file whose directory holds an unpacked wheel with extension modules.",
         "files": "depset of File: everything an action running the tool needs.",
     },
 )
 
-StackToolDependenciesInfo = provider(
-    doc = "The helper tool's dependency wheels for one exec platform, ready to import (a `stacktool_dependencies` target).",
+StackToolEnvironmentInfo = provider(
+    doc = "What the helper tool runs with on one exec platform (a `stacktool_environment` target).",
     fields = {
+        "runtime": "File, a directory: as StackToolInfo.runtime.",
+        "interpreter": "string: as StackToolInfo.interpreter.",
         "sys_path": "list of File: as StackToolInfo.sys_path.",
-        "files": "depset of File: the sys_path entries and the files of the unpacked wheels.",
+        "files": "depset of File: `runtime`, the sys_path entries and the files of the unpacked wheels.",
     },
 )
 

@@ -16,6 +16,10 @@ def _sys_path(path, entry):
 def stacktool(ctx):
     return ctx.toolchains[TOOLCHAIN_TYPE].stacktool
 
+def interpreter_path(tool):
+    """The exec path of the tool's interpreter: a file in the `runtime` directory of `tool` (a StackToolInfo)."""
+    return tool.runtime.path + "/" + tool.interpreter
+
 def run_stacktool(ctx, verb, arguments, inputs, outputs, mnemonic, progress_message, execution_requirements = None):
     """Registers an action that runs one verb of the helper tool.
 
@@ -37,7 +41,7 @@ def run_stacktool(ctx, verb, arguments, inputs, outputs, mnemonic, progress_mess
         prefix.add("--path", _sys_path(entry.path, entry))
     prefix.add(verb)
     ctx.actions.run(
-        executable = tool.interpreter,
+        executable = interpreter_path(tool),
         arguments = [prefix, arguments],
         inputs = depset(transitive = [tool.files, inputs if type(inputs) == "depset" else depset(inputs)]),
         outputs = outputs,
@@ -64,7 +68,7 @@ def stacktool_command(ctx):
       The command prefix, to be followed by a verb and its arguments.
     """
     tool = stacktool(ctx)
-    words = ['"$runfiles/{}"'.format(runfiles_path(ctx, tool.interpreter))] + INTERPRETER_FLAGS
+    words = ['"$runfiles/{}/{}"'.format(runfiles_path(ctx, tool.runtime), tool.interpreter)] + INTERPRETER_FLAGS
     words.append('"$runfiles/{}"'.format(runfiles_path(ctx, tool.entry)))
     for entry in tool.sys_path:
         words += ["--path", '"$runfiles/{}"'.format(_sys_path(runfiles_path(ctx, entry), entry))]

@@ -20,10 +20,10 @@ def _repo_name(text):
 def _wheel_repo_name(wheel):
     return "whl_{}_{}".format(_repo_name(wheel["name"]), wheel["sha256"][:12])
 
-def _runtime_repo_name(python, platform, tool = False):
-    return "cpython_{}_{}{}".format(_repo_name(python), platform, "_tool" if tool else "")
+def _runtime_repo_name(python, platform):
+    return "cpython_{}_{}".format(_repo_name(python), platform)
 
-def _declare_runtime(pbs, name, python, version, platform, tool):
+def _declare_runtime(pbs, name, python, version, platform):
     """A runtime repository: the table's release of `python` (X.Y), or the exact `version` (X.Y.Z) when given."""
     entry = pbs["pythons"].get(python, {})
     known = entry.get("version") == version or not version
@@ -36,7 +36,6 @@ def _declare_runtime(pbs, name, python, version, platform, tool):
         python = python,
         release = entry.get("release", "") if known else "",
         sha256 = entry.get("sha256", {}).get(platform, "") if known else "",
-        tool = tool,
         triple = pbs["triples"][platform],
         version = version or entry.get("version", python),
     )
@@ -151,9 +150,6 @@ def _venvstacks_impl(mctx):
             sha256 = wheel.wheel["sha256"],
             urls = [wheel.wheel["url"]] if wheel.wheel["url"] else [],
         )
-    for repo, (python, python_version, platform) in runtimes.items():
-        _declare_runtime(pbs, repo, python, python_version, platform, tool = False)
-
     toolchains = {}
     tool_repos = {}
     for platform, tool_wheels in tools["wheels"].items():
@@ -164,14 +160,21 @@ def _venvstacks_impl(mctx):
                 tool_repos[name] = True
                 tool_wheel_repo(name = name, filename = wheel["filename"], sha256 = wheel["sha256"], urls = [wheel["url"]])
             repos.append(name)
-        _declare_runtime(pbs, _runtime_repo_name(tools["python"], platform, tool = True), tools["python"], "", platform, tool = True)
+
+        # The tool's interpreter comes from the same repository as a runtime layer of that Python and platform.
+        runtime = _runtime_repo_name(tools["python"], platform)
+        runtimes.setdefault(runtime, (tools["python"], "", platform))
         uv = [r for r, w in zip(repos, tool_wheels) if w["name"] == "uv"]
         toolchains[platform] = {
             "constraints": TARGET_PLATFORMS[platform].constraints,
-            "runtime": _runtime_repo_name(tools["python"], platform, tool = True),
+            "os": TARGET_PLATFORMS[platform].os,
+            "python": tools["python"],
+            "runtime": runtime,
             "uv": uv[0],
             "wheels": [r for r, w in zip(repos, tool_wheels) if w["name"] != "uv"],
         }
+    for repo, (python, python_version, platform) in runtimes.items():
+        _declare_runtime(pbs, repo, python, python_version, platform)
 
     hub_repo(
         name = "venvstacks_hub",

@@ -40,6 +40,13 @@ def installed_files(ws: Workspace) -> list[Path]:
     return [p for tree in trees for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
+def tool_environment_files(ws: Workspace) -> list[Path]:
+    """The files of the helper tool's environment (its unpacked and copied interpreter, its dependencies' zip) in
+    the output tree, which actions write in the exec configuration."""
+    trees = (ws.path / "bazel-out").glob("*/bin/external/*venvstacks_toolchains")
+    return [p for tree in trees for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
 def build_logged(ws: Workspace, name: str, *args: str) -> list[dict[str, Any]]:
     """Builds //stacks:mlx_app; returns every spawn of the execution log (cache hits included)."""
     log = ws.output_base / f"{name}.json"
@@ -148,6 +155,10 @@ def test_grpc_cache_clean_checkout_executes_nothing_and_downloads_only_archives(
     assert_same_published_layers(c, d)
     assert installed_files(c)  # built with the default, --remote_download_toplevel: downloaded with the rest
     assert installed_files(d) == []  # left in the cache
+    # The tool's interpreter is an action output too: a clean checkout whose actions are all cache hits never
+    # unpacks the runtime archive.
+    assert tool_environment_files(c)
+    assert tool_environment_files(d) == []
 
 
 def test_pack_rerun_locally_over_trees_left_in_the_cache_gives_the_same_layer(grpc_checkouts: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
-"""python/bytecode_zip.py: the zips the helper tool's interpreter imports from (its standard library, its
-pure-Python dependencies), with bytecode that is used without compiling and the same bytes on every run."""
+"""python/bytecode_zip.py: the zip of the helper tool's pure-Python dependencies, with bytecode that is used without
+compiling and the same bytes on every run."""
 
 from __future__ import annotations
 
@@ -71,25 +71,3 @@ def test_two_wheels_with_different_files_of_one_name_are_refused(
         bytecode_zip.main([str(tmp_path / "deps.zip"), "--wheel", str(one), str(two)])
     assert "two wheels have different files named shared.py" in capsys.readouterr().err
     assert list(tmp_path.glob("deps.zip*")) == []
-
-
-def test_a_tree_gets_bytecode_for_the_listed_files_only(tmp_path: Path) -> None:
-    stdlib = tmp_path / "lib"
-    for name, text in {
-        "json/__init__.py": "A = 1\n",
-        "json/tool.py": "B = 2\n",
-        "tests/test_x.py": "C = 3\n",
-        "config-3.11-x86_64/x.py": "D = 4\n",
-        "new_syntax.py": "match = (\n",  # does not compile with this Python: kept as a source
-        "README.txt": "not a module",
-    }.items():
-        (stdlib / name).parent.mkdir(parents=True, exist_ok=True)
-        (stdlib / name).write_text(text)
-    listed = tmp_path / "listed.txt"
-    listed.write_text("# the modules the tool imports\njson/__init__.py\nnew_syntax.py\nnot/here.py\n")
-    out = tmp_path / "stdlib.zip"
-    bytecode_zip.main([str(out), "--tree", str(stdlib), "--skip", "tests", "--compile", str(listed)])
-    with zipfile.ZipFile(out) as archive:
-        assert archive.namelist() == ["json/__init__.py", "json/__init__.pyc", "json/tool.py", "new_syntax.py"]
-    result = run_from(out, "import json.tool; print(json.tool.B)")
-    assert (result.returncode, result.stdout) == (0, "2\n"), result.stderr

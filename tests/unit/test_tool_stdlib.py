@@ -1,5 +1,5 @@
 """rules/private/tool_stdlib_bytecode.txt lists every standard library file the helper tool imports (the tool
-interpreter's repository compiles those; tools/list_tool_stdlib.py writes the list)."""
+interpreter's action compiles those; tools/list_tool_stdlib.py writes the list)."""
 
 from __future__ import annotations
 
