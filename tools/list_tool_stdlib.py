@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lists the standard library files the helper tool imports, in rules/private/tool_stdlib_bytecode.txt.
 
-The tool interpreter's action compiles bytecode for these files only (python/tool_interpreter.py):
+The tool interpreter's action compiles bytecode for these files only (python/tool_environment.py):
 compiling the whole standard library took 1 s of every cold build before the first action, these ~140 files take
 a third of that. A module missing from the list is imported from source, slower but never broken;
 tests/unit/test_tool_stdlib.py fails when the list is stale. Run it from the dev environment (tools/test sets one

@@ -3,8 +3,10 @@
 load("//rules:providers.bzl", "StackToolEnvironmentInfo", "StackToolInfo")
 load(":stacktool.bzl", "ACTION_ENV", "INTERPRETER_FLAGS")
 
-# The exec platform's own tar, by the exec platform's OS: it unpacks the runtime archive before any Python can run.
-# An absolute path, because a remote worker resolves a bare name against the input root, not PATH.
+# The exec platform's shell and tar, by its OS: one action unpacks the runtime archive and runs the interpreter it
+# holds, since no Python exists before it. Absolute paths: a remote worker resolves a bare program name against the
+# input root, not PATH.
+_SHELL = {"linux": "/bin/sh", "macos": "/bin/sh", "windows": "C:/Windows/System32/cmd.exe"}
 _TAR = {"linux": "/bin/tar", "macos": "/usr/bin/tar", "windows": "C:/Windows/System32/tar.exe"}
 
 # Below python/ of a python-build-standalone `install_only` archive: what unpacking extracts (the interpreter and
@@ -30,92 +32,88 @@ def _interpreter_path(os, python):
     """The interpreter below python/ of an `install_only` archive for the OS `os`, of Python `python` (X.Y)."""
     return "python.exe" if os == "windows" else "bin/python" + python
 
-def _stacktool_environment_impl(ctx):
-    python = ctx.attr.python
-    interpreter = _interpreter_path(ctx.attr.os, python)
+def _sh_quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
 
-    # 1. Unpack the runtime (the exec platform's tar: no Python runs before this). tar -C names the directory that
-    # holds the tree artifact, which Bazel and remote workers create; the archive's top directory is `python`.
-    unpacked = ctx.actions.declare_directory(ctx.label.name + "/unpacked/python")
-    args = ctx.actions.args()
-    args.add("-xzf", ctx.file.runtime)
-    args.add("-C", unpacked.dirname)
-    args.add_all([p.format(python = python) for p in _LEFT_OUT], format_each = "--exclude=python/%s")
-    args.add_all(_LEFT_OUT_ANYWHERE, format_each = "--exclude=%s")
-    args.add_all([m.format(python = python) for m in _UNPACKED_MEMBERS[ctx.attr.os]], format_each = "python/%s")
-    ctx.actions.run(
-        executable = _TAR[ctx.attr.os],
-        arguments = [args],
-        inputs = [ctx.file.runtime],
-        outputs = [unpacked],
-        env = ACTION_ENV,
-        mnemonic = "VenvstacksToolUnpack",
-        progress_message = "Unpacking the helper tool's interpreter %{label}",
-        toolchain = None,
+def _unpack_then_run(os, python, archive, unpacked):
+    """A command that unpacks a runtime archive, runs its interpreter and deletes what it unpacked.
+
+    The command unpacks `archive` into the directory `unpacked` (an exec path), runs the interpreter there with the
+    arguments placed between the two lists it returns, and deletes `unpacked`.
+
+    Returns:
+      (executable, arguments before the interpreter's, arguments after them).
+    """
+    windows = os == "windows"
+    directory = unpacked.replace("/", "\\") if windows else unpacked  # cmd.exe's built-ins want backslashes
+    tar = [_TAR[os], "-xzf", archive.path, "-C", directory]
+    tar += ["--exclude=python/" + p.format(python = python) for p in _LEFT_OUT]
+    tar += ["--exclude=" + name for name in _LEFT_OUT_ANYWHERE]
+    tar += ["python/" + m.format(python = python) for m in _UNPACKED_MEMBERS[os]]
+    interpreter = unpacked + "/python/" + _interpreter_path(os, python)
+    if windows:
+        # cmd.exe runs the rest of its command line, `&&` included.
+        before = ["/d", "/c", "mkdir", directory, "&&"] + tar + ["&&", interpreter.replace("/", "\\")]
+        return _SHELL[os], before, ["&&", "rmdir", "/s", "/q", directory]
+    script = "mkdir -p {dir} && {tar} && {interpreter} \"$@\" && rm -rf {dir}".format(
+        dir = _sh_quote(unpacked),
+        tar = " ".join([_sh_quote(word) for word in tar]),
+        interpreter = _sh_quote(interpreter),
     )
-    unpacked_interpreter = unpacked.path + "/" + interpreter
+    return _SHELL[os], ["-c", script, "sh"], []
 
-    # 2. The interpreter the tool runs with: the unpacked runtime's smallest part that runs it, its standard library
+def _stacktool_environment_impl(ctx):
+    # The interpreter the tool runs with: the part of the exec platform's runtime that runs it, its standard library
     # zipped (one file for every action to stage instead of ~550 sources; bytecode for what the tool imports).
     runtime = ctx.actions.declare_directory(ctx.label.name + "/python")
+    outputs = [runtime]
     args = ctx.actions.args()
     args.add_all(INTERPRETER_FLAGS)
-    args.add(ctx.file._tool_interpreter)
-    args.add(unpacked.path)
+    args.add(ctx.file._script)
+    unpacked = runtime.dirname + "/unpacked"
+    args.add(unpacked + "/python")
     args.add(runtime.path)
     args.add(ctx.file._stdlib_bytecode)
-    ctx.actions.run(
-        executable = unpacked_interpreter,
-        arguments = [args],
-        inputs = [unpacked, ctx.file._tool_interpreter, ctx.file._bytecode_zip, ctx.file._stdlib_bytecode],
-        outputs = [runtime],
-        env = ACTION_ENV,
-        mnemonic = "VenvstacksToolInterpreter",
-        progress_message = "Writing the helper tool's interpreter %{label}",
-        toolchain = None,
-    )
 
-    # 3. The pure-Python dependency wheels in one zip with their bytecode, written once instead of compiled in every
-    # action (beside step 2, with the unpacked interpreter); a wheel with extension modules is unpacked in its
-    # repository and goes on sys.path as a directory.
+    # The pure-Python dependency wheels in one zip with their bytecode, written once instead of compiled in every
+    # action; a wheel with extension modules is unpacked in its repository and goes on sys.path as a directory.
     pure = [f for f in ctx.files.sys_path if f.extension == "whl"]
     sys_path = [f for f in ctx.files.sys_path if f.extension != "whl"]
-    files = [depset([runtime] + sys_path), depset([f for f in ctx.files.files if f.extension != "whl"])]
     if pure:
         zipped = ctx.actions.declare_file(ctx.label.name + "/dependencies.zip")
-        args = ctx.actions.args()
-        args.add_all(INTERPRETER_FLAGS)
-        args.add(ctx.file._bytecode_zip)
-        args.add(zipped)
-        args.add_all("--wheel", pure)
-        ctx.actions.run(
-            executable = unpacked_interpreter,
-            arguments = [args],
-            inputs = [unpacked, ctx.file._bytecode_zip] + pure,
-            outputs = [zipped],
-            env = ACTION_ENV,
-            mnemonic = "VenvstacksToolDependencies",
-            progress_message = "Compiling the helper tool's dependencies %{label}",
-            toolchain = None,
-        )
+        outputs.append(zipped)
+        args.add("--dependencies", zipped)
+        args.add_all(pure)
         sys_path = [zipped] + sys_path
-        files.append(depset([zipped]))
-    return [StackToolEnvironmentInfo(runtime = runtime, interpreter = interpreter, sys_path = sys_path, files = depset(transitive = files))]
+
+    executable, before, after = _unpack_then_run(ctx.attr.os, ctx.attr.python, ctx.file.runtime, unpacked)
+    ctx.actions.run(
+        executable = executable,
+        arguments = [ctx.actions.args().add_all(before), args, ctx.actions.args().add_all(after)],
+        inputs = [ctx.file.runtime, ctx.file._script, ctx.file._stdlib_bytecode] + pure,
+        outputs = outputs,
+        env = ACTION_ENV,
+        mnemonic = "VenvstacksToolEnvironment",
+        progress_message = "Writing the helper tool's interpreter and dependencies %{label}",
+        toolchain = None,
+    )
+    files = depset(outputs + sys_path, transitive = [depset([f for f in ctx.files.files if f.extension != "whl"])])
+    return [StackToolEnvironmentInfo(runtime = runtime, interpreter = _interpreter_path(ctx.attr.os, ctx.attr.python), sys_path = sys_path, files = files)]
 
 stacktool_environment = rule(
     implementation = _stacktool_environment_impl,
     doc = """What the helper tool runs with on one exec platform: python-build-standalone's interpreter and the tool's
-dependency wheels, ready to import. Built by actions on that platform (its `tar` unpacks the runtime archive), so
-a remote cache serves them to a clean checkout that never unpacks anything. The module extension generates these.""",
+dependency wheels, ready to import. Written by one action on that platform (its `tar` unpacks the runtime archive,
+whose interpreter then runs python/tool_environment.py), so a remote cache serves them to a clean checkout, which
+then unpacks nothing. The module extension generates these.""",
     attrs = {
         "files": attr.label_list(allow_files = True, cfg = "exec", doc = "Files of the dependency wheels' repositories."),
         "os": attr.string(mandatory = True, values = ["linux", "macos", "windows"], doc = "The exec platform's OS (@platforms' name): the runtime archive's layout and where its tar is."),
         "python": attr.string(mandatory = True, doc = "The runtime's Python version, X.Y."),
         "runtime": attr.label(allow_single_file = [".tar.gz"], mandatory = True, doc = "The exec platform's python-build-standalone `install_only` archive."),
         "sys_path": attr.label_list(allow_files = True, cfg = "exec", doc = "Per dependency: the pure wheel itself, or a marker file at the root of the unpacked wheel."),
-        "_bytecode_zip": attr.label(allow_single_file = True, default = "//python:bytecode_zip.py"),
+        "_script": attr.label(allow_single_file = True, default = "//python:tool_environment.py"),
         "_stdlib_bytecode": attr.label(allow_single_file = True, default = "//rules/private:tool_stdlib_bytecode.txt"),
-        "_tool_interpreter": attr.label(allow_single_file = True, default = "//python:tool_interpreter.py"),
     },
     provides = [StackToolEnvironmentInfo],
 )

@@ -112,9 +112,7 @@ MLX_LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "
 # What a cold build of the MLX example runs: the tool's dependencies zip, the two wheels' installs, the runtime's
 # record and the three layers' packs.
 MLX_BUILD_MNEMONICS = {
-    "VenvstacksToolUnpack",
-    "VenvstacksToolInterpreter",
-    "VenvstacksToolDependencies",
+    "VenvstacksToolEnvironment",
     "VenvstacksInstallWheel",
     "VenvstacksRuntimeRecord",
     "VenvstacksPack",

@@ -5,8 +5,8 @@ repository rule can reach the network (Bazel's own `--sandbox_default_allow_netw
 processwrapper sandbox this machine's nested Bazel falls back to cannot enforce it), (2) with
 `--incompatible_strict_action_env`, and (3) with a PATH, for actions and tests, whose first directory holds `python`,
 `python3` and `python3.11` impostors that record being run and fail: the helper tool must always run with the
-toolchain's interpreter, which actions write from the runtime archive with the exec platform's `/bin/tar`. Then
-every output is scanned for the workspace path, the output base and the user's home.
+toolchain's interpreter, which an action writes from the runtime archive with the exec platform's `/bin/sh` and
+`/bin/tar`. Then every output is scanned for the workspace path, the output base and the user's home.
 """
 
 from __future__ import annotations
@@ -27,15 +27,19 @@ from harness import BAZEL, EXAMPLES, MLX_BUILD_MNEMONICS, MLX_LAYERS, Workspace,
 
 RUNTIME_LAYER = "cpython3_11"
 # The interpreter every action runs: python-build-standalone 3.11 for the exec platform, written by the toolchain's
-# actions from the module extension's runtime repository (`rules_venvstacks~~venvstacks~` with Bazel 7's names,
-# `rules_venvstacks++venvstacks+` with Bazel 8's; `unpacked/` for the two actions that write the tool's environment),
-# with the flags that make it ignore the environment and site.
+# action from the module extension's runtime repository (`rules_venvstacks~~venvstacks~` with Bazel 7's names,
+# `rules_venvstacks++venvstacks+` with Bazel 8's), with the flags that make it ignore the environment and site.
 TOOL_INTERPRETER = re.compile(
     r"bazel-out/[^/]+/bin/external/rules_venvstacks[~+]{1,2}venvstacks[~+]venvstacks_toolchains/"
-    r"linux_\w+_environment/(unpacked/)?python/bin/python3\.11"
+    r"linux_\w+_environment/python/bin/python3\.11"
 )
-# The one action before any Python: the exec platform's tar unpacks the runtime archive.
-UNPACK = "VenvstacksToolUnpack"
+# The one action before any Python: the exec platform's shell runs its tar, then the interpreter unpacked, which
+# writes the one above (and the unpacked runtime is deleted).
+ENVIRONMENT = "VenvstacksToolEnvironment"
+UNPACK_THEN_RUN = re.compile(
+    r"mkdir -p '(?P<dir>[^']+)' && '/bin/tar' '-xzf' 'external/[^']+/runtime\.tar\.gz' .* && "
+    r"'(?P=dir)/python/bin/python3\.11' \"\$@\" && rm -rf '(?P=dir)'"
+)
 INTERPRETER_FLAGS = ["-S", "-E", "-s", "-B"]
 # The only variables an action may get: fixed values set by the rules, never PATH or anything from the host.
 FIXED_ENV = {"LC_ALL", "PYTHONHASHSEED", "SOURCE_DATE_EPOCH", "TZ"}
@@ -122,8 +126,9 @@ def test_build_and_layer_tests_pass_without_network_and_without_python_on_path(o
 def test_every_action_runs_the_toolchain_interpreter_with_a_fixed_environment(offline: OfflineBuild) -> None:
     for entry in offline.log:
         argv = entry["commandArgs"]
-        if entry["mnemonic"] == UNPACK:
-            assert argv[:2] == ["/bin/tar", "-xzf"], argv
+        if entry["mnemonic"] == ENVIRONMENT:
+            assert argv[:2] == ["/bin/sh", "-c"] and UNPACK_THEN_RUN.fullmatch(argv[2]), argv[:3]
+            assert argv[3:8] == ["sh", *INTERPRETER_FLAGS], argv[3:8]
         else:
             assert TOOL_INTERPRETER.fullmatch(argv[0]), argv[0]
             assert argv[1:5] == INTERPRETER_FLAGS, argv[:6]

@@ -188,25 +188,29 @@ def test_clean_builds_in_two_checkouts_are_bit_identical(mlx: Workspace, tmp_pat
         other.discard()
 
 
-def test_the_tool_interpreter_is_built_by_actions_and_imports_compiled_code(mlx: Workspace) -> None:
-    """The tool's interpreter is written by actions on the exec platform (tar unpacks the runtime archive; the
-    unpacked interpreter copies what runs the tool and zips its standard library, with bytecode for what the tool
-    imports), so a remote cache can serve it; its pure-Python dependencies are one zip with bytecode, beside it on
-    every action's sys.path. Every action but these three runs the copied interpreter."""
+def test_the_tool_interpreter_is_built_by_an_action_and_imports_compiled_code(mlx: Workspace) -> None:
+    """The tool's interpreter is written by an action on the exec platform (its tar unpacks the runtime archive, whose
+    interpreter copies what runs the tool and zips its standard library, with bytecode for what the tool imports), so
+    a remote cache can serve it; its pure-Python dependencies are one zip with bytecode, beside it on every action's
+    sys.path. Every other action runs the copied interpreter."""
     log = mlx.output_base / "compiled.json"
     mlx.bazel("clean")
     mlx.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}")
     entries = read_json_stream(log)
-    by_mnemonic = {e["mnemonic"]: e for e in entries}
-    unpack, written = by_mnemonic["VenvstacksToolUnpack"], by_mnemonic["VenvstacksToolInterpreter"]
-    assert unpack["commandArgs"][:2] == ["/bin/tar", "-xzf"]
-    assert [i["path"] for i in unpack["inputs"]] == [unpack["commandArgs"][2]]  # the runtime archive only
-    interpreter = next(o["path"] for o in written["actualOutputs"] if o["path"].endswith("/python/bin/python3.11"))
+    (environment,) = [e for e in entries if e["mnemonic"] == "VenvstacksToolEnvironment"]
+    assert environment["commandArgs"][:2] == ["/bin/sh", "-c"]
+    archive = "external/rules_venvstacks~~venvstacks~cpython_3_11_linux_x86_64/runtime.tar.gz"  # a runtime layer's
+    assert f"'/bin/tar' '-xzf' '{archive}'" in environment["commandArgs"][2]
+    assert archive in {i["path"] for i in environment["inputs"]}
+    outputs = [o["path"] for o in environment["actualOutputs"]]
+    interpreter = next(path for path in outputs if path.endswith("/python/bin/python3.11"))
     runtime = interpreter.removesuffix("/bin/python3.11")
-    files = {o["path"].removeprefix(runtime + "/") for o in written["actualOutputs"]}
+    (zipped,) = [path for path in outputs if path.endswith("/dependencies.zip")]
+    files = {path.removeprefix(runtime + "/") for path in outputs if path.startswith(runtime + "/")}
     assert {"bin/python3.11", "lib/python3.11/os.py", "lib/python311.zip"} <= files
     assert [f for f in files if f.endswith(".py")] == ["lib/python3.11/os.py"]  # the rest is in the zip
     assert 20 < len(files) < 150, len(files)  # the interpreter, libpython, the extension modules: no sources
+    assert not (mlx.path / runtime).parent.joinpath("unpacked").exists()  # what tar unpacked is gone
     with zipfile.ZipFile(mlx.path / runtime / "lib" / "python311.zip") as stdlib:
         names = set(stdlib.namelist())
     listed = {line for line in (ROOT / "rules/private/tool_stdlib_bytecode.txt").read_text().split() if line[0] != "#"}
@@ -214,14 +218,12 @@ def test_the_tool_interpreter_is_built_by_actions_and_imports_compiled_code(mlx:
     compiled = {name[:-1] for name in names if name.endswith(".pyc")}
     assert compiled == listed & sources
     assert 100 < len(compiled) < len(sources) / 3, (len(compiled), len(sources))
-    (zipped,) = {o["path"] for o in by_mnemonic["VenvstacksToolDependencies"]["actualOutputs"]}
     with zipfile.ZipFile(mlx.path / zipped) as dependencies:
         assert {"jsonschema/__init__.pyc", "installer/__init__.pyc", "packaging/version.pyc"} <= set(
             dependencies.namelist()
         )
-    tool_environment = {"VenvstacksToolUnpack", "VenvstacksToolInterpreter", "VenvstacksToolDependencies"}
     for entry in entries:
-        if entry["mnemonic"] not in tool_environment:
+        if entry is not environment:
             assert entry["commandArgs"][0] == interpreter, entry["commandArgs"][:2]
             assert ["--path", zipped] == entry["commandArgs"][6:8], entry["commandArgs"][:8]
 

@@ -41,8 +41,8 @@ def installed_files(ws: Workspace) -> list[Path]:
 
 
 def tool_environment_files(ws: Workspace) -> list[Path]:
-    """The files of the helper tool's environment (its unpacked and copied interpreter, its dependencies' zip) in
-    the output tree, which actions write in the exec configuration."""
+    """The files of the helper tool's environment (its interpreter, its dependencies' zip) in the output tree,
+    which an action writes in the exec configuration."""
     trees = (ws.path / "bazel-out").glob("*/bin/external/*venvstacks_toolchains")
     return [p for tree in trees for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
 
