@@ -10,9 +10,9 @@ _SHELL = {"linux": "/bin/sh", "macos": "/bin/sh", "windows": "C:/Windows/System3
 _TAR = {"linux": "/bin/tar", "macos": "/usr/bin/tar", "windows": "C:/Windows/System32/tar.exe"}
 
 # Below python/ of a python-build-standalone `install_only` archive: what unpacking extracts (the interpreter and
-# lib/ on Linux and macOS, everything on Windows), minus what the tool never needs: the paths of _LEFT_OUT, and
+# lib/ on Linux and macOS; everything on Windows), minus what the tool never needs: the paths of _LEFT_OUT, and
 # directories named in _LEFT_OUT_ANYWHERE at any depth.
-_UNPACKED_MEMBERS = {"linux": ["bin/python{python}", "lib"], "macos": ["bin/python{python}", "lib"], "windows": []}
+_UNPACKED_MEMBERS_UNIX = ["bin/python{python}", "lib"]
 _LEFT_OUT = [
     "include",
     "share",
@@ -35,11 +35,11 @@ def _interpreter_path(os, python):
 def _sh_quote(text):
     return "'" + text.replace("'", "'\\''") + "'"
 
-def _unpack_then_run(os, python, archive, unpacked):
+def _unpack_then_run(os, python, archive, unpacked, interpreter):
     """A command that unpacks a runtime archive, runs its interpreter and deletes what it unpacked.
 
-    The command unpacks `archive` into the directory `unpacked` (an exec path), runs the interpreter there with the
-    arguments placed between the two lists it returns, and deletes `unpacked`.
+    The command unpacks `archive` into the directory `unpacked` (an exec path), runs `interpreter` (the exec path
+    of the unpacked interpreter) with the arguments placed between the two lists it returns, and deletes `unpacked`.
 
     Returns:
       (executable, arguments before the interpreter's, arguments after them).
@@ -49,8 +49,7 @@ def _unpack_then_run(os, python, archive, unpacked):
     tar = [_TAR[os], "-xzf", archive.path, "-C", directory]
     tar += ["--exclude=python/" + p.format(python = python) for p in _LEFT_OUT]
     tar += ["--exclude=" + name for name in _LEFT_OUT_ANYWHERE]
-    tar += ["python/" + m.format(python = python) for m in _UNPACKED_MEMBERS[os]]
-    interpreter = unpacked + "/python/" + _interpreter_path(os, python)
+    tar += [] if windows else ["python/" + m.format(python = python) for m in _UNPACKED_MEMBERS_UNIX]
     if windows:
         # cmd.exe runs the rest of its command line, `&&` included.
         before = ["/d", "/c", "mkdir", directory, "&&"] + tar + ["&&", interpreter.replace("/", "\\")]
@@ -66,11 +65,12 @@ def _stacktool_environment_impl(ctx):
     # The interpreter the tool runs with: the part of the exec platform's runtime that runs it, its standard library
     # zipped (one file for every action to stage instead of ~550 sources; bytecode for what the tool imports).
     runtime = ctx.actions.declare_directory(ctx.label.name + "/python")
+    interpreter = _interpreter_path(ctx.attr.os, ctx.attr.python)
+    unpacked = runtime.dirname + "/unpacked"  # the archive's python/ goes below it
     outputs = [runtime]
     args = ctx.actions.args()
     args.add_all(INTERPRETER_FLAGS)
     args.add(ctx.file._script)
-    unpacked = runtime.dirname + "/unpacked"
     args.add(unpacked + "/python")
     args.add(runtime.path)
     args.add(ctx.file._stdlib_bytecode)
@@ -86,7 +86,7 @@ def _stacktool_environment_impl(ctx):
         args.add_all(pure)
         sys_path = [zipped] + sys_path
 
-    executable, before, after = _unpack_then_run(ctx.attr.os, ctx.attr.python, ctx.file.runtime, unpacked)
+    executable, before, after = _unpack_then_run(ctx.attr.os, ctx.attr.python, ctx.file.runtime, unpacked, unpacked + "/python/" + interpreter)
     ctx.actions.run(
         executable = executable,
         arguments = [ctx.actions.args().add_all(before), args, ctx.actions.args().add_all(after)],
@@ -98,7 +98,7 @@ def _stacktool_environment_impl(ctx):
         toolchain = None,
     )
     files = depset(outputs + sys_path, transitive = [depset([f for f in ctx.files.files if f.extension != "whl"])])
-    return [StackToolEnvironmentInfo(runtime = runtime, interpreter = _interpreter_path(ctx.attr.os, ctx.attr.python), sys_path = sys_path, files = files)]
+    return [StackToolEnvironmentInfo(runtime = runtime, interpreter = interpreter, sys_path = sys_path, files = files)]
 
 stacktool_environment = rule(
     implementation = _stacktool_environment_impl,
