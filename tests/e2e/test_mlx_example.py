@@ -195,7 +195,10 @@ def test_the_tool_interpreter_is_built_by_an_action_and_imports_compiled_code(ml
     sys.path. Every other action runs the copied interpreter."""
     log = mlx.output_base / "compiled.json"
     mlx.bazel("clean")
-    mlx.bazel("build", "//stacks:mlx_app", f"--execution_log_json_file={log}")
+    # Unsandboxed, so that what the action unpacks would stay in the exec root if it were not deleted.
+    mlx.bazel(
+        "build", "//stacks:mlx_app", "--strategy=VenvstacksToolEnvironment=local", f"--execution_log_json_file={log}"
+    )
     entries = read_json_stream(log)
     (environment,) = [e for e in entries if e["mnemonic"] == "VenvstacksToolEnvironment"]
     assert environment["commandArgs"][:2] == ["/bin/sh", "-c"]
