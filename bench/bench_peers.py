@@ -7,7 +7,7 @@ local python-build-standalone-layout runtime:
 
 - floor: `tar` of the runtime + `unzip` of the wheels into empty directories + the same tar.zst compression;
 - this project: cold build (empty output base, warm repository cache, profiled), no-op rebuild, rebuilds after an
-  app-only code change and an app-only requirement change (actions executed, from Bazel's execution log), and for
+  app-only code change and an app-only requirement change (actions executed, from Bazel's trace profile), and for
   the MLX stack the 3-platform `//stacks:all_platforms` build (macOS/Windows runtimes are layout fixtures);
 - uv: unpack the runtime, then `uv venv` + `uv pip install --no-deps` of the app's locked wheels, per app;
 - pex: one `.pex` per app from the same wheels (`--intransitive`, no index);

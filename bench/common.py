@@ -101,7 +101,11 @@ def machine_facts() -> dict[str, Any]:
 
 
 def executed(ws: Workspace, *args: str) -> tuple[float, Counter[str]]:
-    """Builds; returns the wall time and how many actions of each mnemonic executed (cache hits excluded)."""
+    """Builds; returns the wall time and how many actions of each mnemonic executed (cache hits excluded).
+
+    Counted from Bazel's execution log, the one record that tells a remote cache hit from an executed action; it
+    costs time (it re-hashes every output), so the cold-build benchmarks count from the trace profile instead
+    (peer_bazel.build)."""
     log = ws.output_base / "bench_execution_log.json"
     seconds = timed(lambda: ws.bazel("build", f"--execution_log_json_file={log}", *args))
     return seconds, Counter(e["mnemonic"] for e in read_json_stream(log) if not e.get("cacheHit"))
