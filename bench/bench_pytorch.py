@@ -67,7 +67,8 @@ def main() -> int:
             run.raw["cold build action seconds (summed per mnemonic)"] = cold.action_seconds()
             run.row(
                 "cold build, fresh output base, warm repository cache, vs floor",
-                cold.seconds, cold.seconds / floor, "<= 1.3x", f"{cold.summary()}; server start {server:.2f}s",
+                cold.seconds, cold.seconds / floor, "<= 1.3x",
+                f"{cold.summary()}; {cold.where_the_time_goes()}; server start {server:.2f}s",
             )  # fmt: skip
             ws.bazel("clean")
             floor = measure_floor(run)

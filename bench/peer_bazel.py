@@ -22,6 +22,7 @@ class Action:
 
     mnemonic: str
     label: str
+    start: float  # seconds after the command started
     seconds: float
 
 
@@ -34,6 +35,13 @@ class Build:
     def summary(self) -> str:
         counts = Counter(a.mnemonic for a in self.ran)
         return f"{len(self.ran)} actions: {', '.join(f'{m} {n}' for m, n in sorted(counts.items()))}".rstrip(": ")
+
+    def where_the_time_goes(self) -> str:
+        """For a missed target: Bazel's own time before the first action, and the critical path of actions."""
+        return (
+            f"first action after {self.profile['before the first action (s)']:.2f}s, "
+            f"critical path of actions {self.profile['critical path (s)']:.2f}s"
+        )
 
     def action_seconds(self) -> dict[str, float]:
         """Wall time of the executed actions, summed per mnemonic (they run in parallel: more than the build)."""
@@ -53,7 +61,8 @@ def build(ws: Workspace, targets: list[str], tag: str) -> Build:
         lambda: ws.bazel("build", f"--profile={trace}", "--experimental_profile_include_target_label", *targets)
     )
     events = trace_events(trace)
-    return Build(seconds, executed_actions(events), profile_summary(events))
+    ran = executed_actions(events)
+    return Build(seconds, ran, profile_summary(events, ran))
 
 
 def trace_events(trace: Path) -> list[dict[str, Any]]:
@@ -67,14 +76,15 @@ def executed_actions(events: list[dict[str, Any]]) -> list[Action]:
     """This project's actions (mnemonics `Venvstacks*`) that executed: Bazel profiles an action's processing only
     when its action cache check misses."""
     return [
-        Action(e["args"]["mnemonic"], e["args"].get("target", ""), e.get("dur", 0) / 1e6)
+        Action(e["args"]["mnemonic"], e["args"].get("target", ""), e["ts"] / 1e6, e.get("dur", 0) / 1e6)
         for e in events
         if e.get("cat") == "action processing" and e.get("args", {}).get("mnemonic", "").startswith("Venvstacks")
     ]
 
 
-def profile_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Where a build's time goes, from its trace profile's events."""
+def profile_summary(events: list[dict[str, Any]], ran: list[Action]) -> dict[str, Any]:
+    """Where a build's time goes, from its trace profile's events (whose times count from the command's start) and
+    the actions it ran."""
 
     def secs(e: dict[str, Any]) -> float:
         return round(e.get("dur", 0) / 1e6, 2)
@@ -83,6 +93,7 @@ def profile_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
     critical = [e for e in events if e.get("cat") == "critical path component"]
     phases = {e["name"]: secs(e) for e in events if e.get("name") in ("buildTargets", "runAnalysisAndExecutionPhase")}
     return {
+        "before the first action (s)": round(min((a.start for a in ran), default=0.0), 2),
         "critical path (s)": round(sum(secs(e) for e in critical), 2),
         "critical path": [f"{secs(e)}s {e['name']}" for e in critical if secs(e) >= 0.1],
         "repository fetches (s, summed)": round(sum(secs(e) for e in fetches), 2),
@@ -131,7 +142,13 @@ def cold_and_noop(run: StackRun, ws: Workspace, server: float, floor_seconds: fl
     cold = build(ws, run.targets, "cold")
     run.raw["cold build profile"] = cold.profile
     run.raw["cold build action seconds (summed per mnemonic)"] = cold.action_seconds()
-    run.row("cold build vs floor", cold.seconds, cold.seconds / floor_seconds, run.stack.cold_target, cold.summary())
+    run.row(
+        "cold build vs floor",
+        cold.seconds,
+        cold.seconds / floor_seconds,
+        run.stack.cold_target,
+        f"{cold.summary()}; {cold.where_the_time_goes()}",
+    )
     run.row("cold build incl. server start vs floor", server + cold.seconds, (server + cold.seconds) / floor_seconds)
     noop = build(ws, run.targets, "noop")
     run.row("no-op rebuild", noop.seconds, None, "", noop.summary())
