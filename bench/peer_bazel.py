@@ -173,7 +173,7 @@ def app_changes(run: StackRun, ws: Workspace, cold: Build) -> None:
             change.seconds,
             change.seconds / cold.seconds,
             "<= 0.1x",
-            f"{change.summary()}; {touched} of them runtime/framework"
+            f"{change.summary()}; {touched} of them runtime/framework; {change.where_the_time_goes()}"
             + ("; relock not timed" if what == "requirement" else ""),
         )
 
