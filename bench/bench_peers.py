@@ -6,6 +6,7 @@ stack, every way starts from exactly the same wheel files (the lock's, from Baze
 local python-build-standalone-layout runtime:
 
 - floor: `tar` of the runtime + `unzip` of the wheels into empty directories + the same tar.zst compression;
+- Bazel alone: the cold build of one genrule in an empty workspace (what any Bazel build here pays first);
 - this project: cold build (empty output base, warm repository cache, profiled), no-op rebuild, rebuilds after an
   app-only code change and an app-only requirement change (actions executed, from Bazel's trace profile), and for
   the MLX stack the 3-platform `//stacks:all_platforms` build (macOS/Windows runtimes are layout fixtures);
@@ -89,6 +90,7 @@ def measure_stack(run: StackRun) -> None:
     ws, server = peer_bazel.started_workspace(run)
     link_wheels(run.layers, run.wheels)
     floor_seconds = measure_floor(run)
+    peer_bazel.bazel_alone(run, floor_seconds)
     cold = peer_bazel.cold_and_noop(run, ws, server, floor_seconds)
     deployed = deploy(run, ws)
     peer_bazel.app_changes(run, ws, cold)

@@ -37,7 +37,7 @@ class Build:
         return f"{len(self.ran)} actions: {', '.join(f'{m} {n}' for m, n in sorted(counts.items()))}".rstrip(": ")
 
     def where_the_time_goes(self) -> str:
-        """For a missed target: Bazel's own time before the first action, and the critical path of actions."""
+        """Bazel's own time before the first action, and the critical path of actions: where a build's time goes."""
         return (
             f"first action after {self.profile['before the first action (s)']:.2f}s, "
             f"critical path of actions {self.profile['critical path (s)']:.2f}s"
@@ -133,6 +133,22 @@ def started_workspace(run: StackRun) -> tuple[Workspace, float]:
     if run.stack.bundle:
         use_runtimes(ws, run.runtimes)  # the same runtime configuration as the 3-platform build
     return ws, cold_start(ws, run.targets)
+
+
+def bazel_alone(run: StackRun, floor_seconds: float) -> None:
+    """What any cold Bazel build pays here before its own work: one genrule in a workspace of its own, with the
+    stack's .bazelrc, its server started and its output base empty, as for the stack's cold build."""
+    where = run.work / "bazel_alone"
+    (where / "ws").mkdir(parents=True)
+    (where / "ws" / "MODULE.bazel").write_text('module(name = "one_genrule")\n')
+    (where / "ws" / "BUILD.bazel").write_text('genrule(name = "one", outs = ["one.txt"], cmd = "echo one > $@")\n')
+    shutil.copy(run.stack.example / ".bazelrc", where / "ws" / ".bazelrc")
+    ws = Workspace(where / "ws", where / "output_base")
+    ws.bazel("info", "release")
+    seconds = timed(lambda: ws.bazel("build", "//:one"))
+    ws.shutdown()
+    remove(where)
+    run.row("Bazel alone: cold build of one genrule vs floor", seconds, seconds / floor_seconds, "", "empty workspace")
 
 
 def cold_and_noop(run: StackRun, ws: Workspace, server: float, floor_seconds: float) -> Build:
