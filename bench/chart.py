@@ -28,6 +28,7 @@ ROW, HEADER = 22, 34
 LOW, HIGH = 0.01, 100.0  # the log axis
 MET, MISSED, NONE, TARGET = "#2e7d32", "#c62828", "#90a4ae", "#111111"
 TARGET_RE = re.compile(r"^\s*(<=|>=)\s*([0-9.]+)\s*x\s*$")
+SECONDS_TARGET_RE = re.compile(r"^\s*<=\s*([0-9.]+)\s*s\s*$")
 
 
 def x_of(ratio: float) -> float:
@@ -48,8 +49,13 @@ def meets(ratio: float, target: tuple[str, float]) -> bool:
     return shown <= target[1] if target[0] == "<=" else shown >= target[1]
 
 
-def verdict(ratio: float | None, target_text: str) -> str:
-    """The verdict on a ratio: `met`, `MISSED by 1.42x` (how far from its target), or "" without a ratio target."""
+def verdict(ratio: float | None, target_text: str, seconds: float | None = None) -> str:
+    """The verdict on a row: `met`, `MISSED by 1.42x` (how far from its target), or "" without a target. A ratio
+    target (`<= 1.3x`) judges the ratio, a time target (`<= 1 s`) the seconds."""
+    limit = SECONDS_TARGET_RE.match(target_text or "")
+    if limit and seconds is not None:
+        allowed = float(limit.group(1))
+        return "met" if round(seconds, 2) <= allowed else f"MISSED by {seconds / allowed:.2f}x"
     target = parse_target(target_text)
     if target is None or ratio is None:
         return ""
@@ -169,7 +175,7 @@ def markdown(report: dict[str, Any]) -> str:
     for row in report["rows"]:
         seconds = "" if row.get("seconds") is None else f"{row['seconds']:.2f} s"
         ratio = "" if row.get("ratio") is None else f"{row['ratio']:.2f}x"
-        judged = verdict(row.get("ratio"), row.get("target", ""))
+        judged = verdict(row.get("ratio"), row.get("target", ""), row.get("seconds"))
         ratio, judged = (f"**{ratio}**", f"**{judged}**") if judged.startswith("MISSED") else (ratio, judged)
         cells = [row["name"], seconds, ratio, row.get("target", ""), judged, row.get("note", "")]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")

@@ -71,7 +71,7 @@ class Report:
         print(f"  {'measurement'.ljust(width)}  {'time':>8}  {'ratio':>7}  target   {'verdict':<17} note")
         for r in self.rows:
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
-            judged = verdict(r.ratio, r.target)
+            judged = verdict(r.ratio, r.target, r.seconds)
             print(f"  {r.name.ljust(width)}  {_fmt(r.seconds):>8}  {ratio:>7}  {r.target:<8} {judged:<17} {r.note}")
 
     def as_json(self) -> dict[str, Any]:
