@@ -6,7 +6,8 @@ stack, every way starts from exactly the same wheel files (the lock's, from Baze
 local python-build-standalone-layout runtime:
 
 - floor: `tar` of the runtime + `unzip` of the wheels into empty directories + the same tar.zst compression;
-- Bazel alone: the cold build of one genrule in an empty workspace (what any Bazel build here pays first);
+- Bazel alone: the cold builds of one genrule, and of one rule that resolves a toolchain, in a workspace of their
+  own (bench/workspaces/bazel_alone: what any Bazel build, and any rule set with toolchains, pays here first);
 - this project: cold build (empty output base, warm repository cache, profiled), no-op rebuild, rebuilds after an
   app-only code change and an app-only requirement change (actions executed, from Bazel's trace profile), and for
   the MLX stack the 3-platform `//stacks:all_platforms` build (macOS/Windows runtimes are layout fixtures);

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import Workspace, fresh_workspace, remove, timed
+from common import ROOT, Workspace, fresh_workspace, remove, timed
 from peer_stacks import StackRun
 from runtime_fixtures import make_fixture_runtime
 
@@ -136,19 +136,24 @@ def started_workspace(run: StackRun) -> tuple[Workspace, float]:
 
 
 def bazel_alone(run: StackRun, floor_seconds: float) -> None:
-    """What any cold Bazel build pays here before its own work: one genrule in a workspace of its own, with the
-    stack's .bazelrc, its server started and its output base empty, as for the stack's cold build."""
+    """What any cold Bazel build pays here before its own work: one genrule, and one rule that resolves a toolchain,
+    which makes Bazel 7 load every registered toolchain (rules_java's among them)."""
+    for target, what in (("one_genrule", "one genrule"), ("one_rule", "one rule that resolves a toolchain")):
+        seconds = cold_build_alone(run, target)
+        run.row(f"Bazel alone: cold build of {what} vs floor", seconds, seconds / floor_seconds, "", "empty workspace")
+
+
+def cold_build_alone(run: StackRun, target: str) -> float:
+    """The cold build of a target of bench/workspaces/bazel_alone, with the stack's .bazelrc, its server started and
+    its output base empty, as for the stack's cold build."""
     where = run.work / "bazel_alone"
-    (where / "ws").mkdir(parents=True)
-    (where / "ws" / "MODULE.bazel").write_text('module(name = "one_genrule")\n')
-    (where / "ws" / "BUILD.bazel").write_text('genrule(name = "one", outs = ["one.txt"], cmd = "echo one > $@")\n')
-    shutil.copy(run.stack.example / ".bazelrc", where / "ws" / ".bazelrc")
-    ws = Workspace(where / "ws", where / "output_base")
+    ws = fresh_workspace(ROOT / "bench" / "workspaces" / "bazel_alone", where)
+    shutil.copy(run.stack.example / ".bazelrc", ws.path / ".bazelrc")
     ws.bazel("info", "release")
-    seconds = timed(lambda: ws.bazel("build", "//:one"))
+    seconds = timed(lambda: ws.bazel("build", f"//:{target}"))
     ws.shutdown()
     remove(where)
-    run.row("Bazel alone: cold build of one genrule vs floor", seconds, seconds / floor_seconds, "", "empty workspace")
+    return seconds
 
 
 def cold_and_noop(run: StackRun, ws: Workspace, server: float, floor_seconds: float) -> Build:
