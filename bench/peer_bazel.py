@@ -37,7 +37,8 @@ class Build:
         return f"{len(self.ran)} actions: {', '.join(f'{m} {n}' for m, n in sorted(counts.items()))}".rstrip(": ")
 
     def where_the_time_goes(self) -> str:
-        """Bazel's own time before the first action, and the critical path of actions: where a build's time goes."""
+        """Where a build's time goes: before its first action (loading, analysis, repositories), then the critical
+        path of its actions."""
         return (
             f"first action after {self.profile['before the first action (s)']:.2f}s, "
             f"critical path of actions {self.profile['critical path (s)']:.2f}s"
