@@ -97,7 +97,7 @@ def _stacktool_environment_impl(ctx):
         progress_message = "Writing the helper tool's interpreter and dependencies %{label}",
         toolchain = None,
     )
-    files = depset(outputs + sys_path, transitive = [depset([f for f in ctx.files.files if f.extension != "whl"])])
+    files = depset([runtime] + sys_path, transitive = [depset([f for f in ctx.files.files if f.extension != "whl"])])
     return [StackToolEnvironmentInfo(runtime = runtime, interpreter = interpreter, sys_path = sys_path, files = files)]
 
 stacktool_environment = rule(

@@ -109,8 +109,8 @@ def copy_workspace(source: Path, dest: Path, output_base: Path) -> Workspace:
 
 # The MLX example's layers: target name -> deployed name.
 MLX_LAYERS = {"cpython3_11": "cpython3_11", "mlx": "framework-mlx", "mlx_app": "app-mlx_app"}
-# What a cold build of the MLX example runs: the tool's dependencies zip, the two wheels' installs, the runtime's
-# record and the three layers' packs.
+# What a cold build of the MLX example runs: the tool's environment (its interpreter and dependencies' zip), the two
+# wheels' installs, the runtime's record and the three layers' packs.
 MLX_BUILD_MNEMONICS = {
     "VenvstacksToolEnvironment",
     "VenvstacksInstallWheel",

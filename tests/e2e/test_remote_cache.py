@@ -9,7 +9,7 @@ actions. Both with an HTTP cache (nginx WebDAV) and a gRPC REAPI cache (BuildGri
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,17 +34,20 @@ FRAMEWORK_CHANGE = ('"mlx==0.32.4",', '"mlx==0.32.4",\n        "six==1.16.0",')
 DOWNLOAD_ARCHIVES = ["--remote_download_minimal", r"--remote_download_regex=.*\.layer/[^/]+\.(tar\.zst|tar\.gz|json)$"]
 
 
+def files_below(trees: Iterable[Path]) -> list[Path]:
+    """The regular files (not links) in the directories `trees`."""
+    return [p for tree in trees for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
 def installed_files(ws: Workspace) -> list[Path]:
     """The files of the wheels' installed trees (the inputs of the layers' Pack actions) in the output tree."""
-    trees = (ws.path / "bazel-bin" / "external").glob("*/installed_*")
-    return [p for tree in trees for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
+    return files_below((ws.path / "bazel-bin" / "external").glob("*/installed_*"))
 
 
 def tool_environment_files(ws: Workspace) -> list[Path]:
     """The files of the helper tool's environment (its interpreter, its dependencies' zip) in the output tree,
     which an action writes in the exec configuration."""
-    trees = (ws.path / "bazel-out").glob("*/bin/external/*venvstacks_toolchains")
-    return [p for tree in trees for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
+    return files_below((ws.path / "bazel-out").glob("*/bin/external/*venvstacks_toolchains"))
 
 
 def build_logged(ws: Workspace, name: str, *args: str) -> list[dict[str, Any]]:
